@@ -1,0 +1,109 @@
+#include "core/thread_pool.h"
+
+#include <fstream>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "core/error.h"
+
+namespace mm {
+
+ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  cv_work_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+static void chunk_range(int64_t n, int chunks, int i, int64_t* b, int64_t* e) {
+  *b = n * i / chunks;
+  *e = n * (i + 1) / chunks;
+}
+
+void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn,
+                              int64_t min_chunk) {
+  if (n <= 0) return;
+  int64_t max_chunks = min_chunk > 0 ? (n + min_chunk - 1) / min_chunk : n;
+  int chunks = int(std::min<int64_t>(n_threads_, max_chunks));
+  std::unique_lock<std::mutex> lk(mu_);
+  if (chunks <= 1 || busy_) {  // small job, or nested call from inside a job: run inline
+    lk.unlock();
+    fn(0, n, 0);
+    return;
+  }
+  busy_ = true;
+  job_ = &fn;
+  job_n_ = n;
+  job_chunks_ = chunks;
+  pending_ = chunks - 1;
+  ++generation_;
+  lk.unlock();
+  cv_work_.notify_all();
+  int64_t b, e;
+  chunk_range(n, chunks, 0, &b, &e);
+  fn(b, e, 0);
+  lk.lock();
+  cv_done_.wait(lk, [this] { return pending_ == 0; });
+  job_ = nullptr;
+  busy_ = false;
+}
+
+void ThreadPool::worker(int index) {
+  uint64_t seen = 0;
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    cv_work_.wait(lk, [&] { return stop_ || generation_ != seen; });
+    if (stop_) return;
+    seen = generation_;
+    if (index >= job_chunks_) continue;
+    auto* fn = job_;
+    int64_t b, e;
+    chunk_range(job_n_, job_chunks_, index, &b, &e);
+    lk.unlock();
+    (*fn)(b, e, index);
+    lk.lock();
+    if (--pending_ == 0) cv_done_.notify_one();
+  }
+}
+
+int default_thread_count() {
+  // Count distinct (physical id, core id) pairs; fall back to the logical count.
+  std::ifstream f("/proc/cpuinfo");
+  std::set<std::string> cores;
+  std::string line, phys;
+  while (std::getline(f, line)) {
+    if (line.rfind("physical id", 0) == 0) phys = line.substr(line.find(':') + 1);
+    if (line.rfind("core id", 0) == 0) cores.insert(phys + "/" + line.substr(line.find(':') + 1));
+  }
+  int hw = int(std::thread::hardware_concurrency());
+  if (!cores.empty() && int(cores.size()) <= hw) return int(cores.size());
+  return hw > 0 ? hw : 1;
+}
+
+namespace {
+std::unique_ptr<ThreadPool>& pool_slot() {
+  static std::unique_ptr<ThreadPool> p;
+  return p;
+}
+}  // namespace
+
+ThreadPool& global_pool() {
+  auto& p = pool_slot();
+  if (!p) p = std::make_unique<ThreadPool>(default_thread_count());
+  return *p;
+}
+
+void set_global_threads(int n_threads) {
+  auto& p = pool_slot();
+  if (p && p->n_threads() == n_threads) return;
+  p = std::make_unique<ThreadPool>(n_threads < 1 ? default_thread_count() : n_threads);
+}
+
+}  // namespace mm

@@ -1,0 +1,46 @@
+// A persistent pool of worker threads. parallel_for splits [0, n) into contiguous chunks, one per
+// thread (the calling thread takes chunk 0), and returns when all are done. Nested calls run serially.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace mm {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int n_threads() const { return n_threads_; }
+  // fn(begin, end, thread_index) over [0, n) split into at most n_threads chunks of >= min_chunk items.
+  void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn, int64_t min_chunk = 1);
+
+ private:
+  void worker(int index);
+
+  int n_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable cv_work_, cv_done_;
+  const std::function<void(int64_t, int64_t, int)>* job_ = nullptr;
+  int64_t job_n_ = 0;
+  int job_chunks_ = 0;
+  uint64_t generation_ = 0;
+  int pending_ = 0;
+  bool stop_ = false;
+  bool busy_ = false;
+};
+
+// Physical cores if known, else hardware_concurrency.
+int default_thread_count();
+// The process-wide pool used by ops (set once by the frontend; defaults to default_thread_count()).
+ThreadPool& global_pool();
+void set_global_threads(int n_threads);
+
+}  // namespace mm

@@ -1,0 +1,46 @@
+// Subcommand registry and a small option parser shared by the tools/cmd_*.cpp files.
+// A subcommand registers itself with a file-scope `static const mm::cli::Register reg{...};`.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace mm::cli {
+
+struct Command {
+  const char* name;
+  const char* help;
+  int (*run)(int argc, char** argv);
+};
+
+std::vector<Command>& commands();
+
+struct Register {
+  Register(const char* name, const char* help, int (*run)(int, char**)) {
+    commands().push_back({name, help, run});
+  }
+};
+
+// Parses "--key value", "--key=value" and bare "--flag" options. Unknown options are errors, raised
+// by check_known() (so a typo never passes silently).
+class Args {
+ public:
+  // `flags` names the options that take no value.
+  Args(int argc, char** argv, std::vector<std::string> flags = {});
+
+  bool has(const std::string& key) const { return values_.count(key) > 0; }
+  std::string str(const std::string& key, const std::string& def = "") const;
+  std::string required(const std::string& key) const;
+  int64_t i64(const std::string& key, int64_t def) const;
+  double f64(const std::string& key, double def) const;
+  // Comma-separated integers ("3,14,15").
+  std::vector<int64_t> i64_list(const std::string& key) const;
+  // Throws mm::Error naming the first option not in `known`.
+  void check_known(const std::vector<std::string>& known) const;
+
+ private:
+  std::map<std::string, std::string> values_;
+};
+
+}  // namespace mm::cli
