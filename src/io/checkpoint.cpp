@@ -1,0 +1,41 @@
+// load_checkpoint: a model path (HF folder or GGUF file) to config + tensors in HF terms.
+#include <filesystem>
+
+#include "core/error.h"
+#include "io/safetensors.h"
+
+namespace mm {
+
+namespace fs = std::filesystem;
+
+HfCheckpoint load_checkpoint(const std::string& path, bool need_weights) {
+  if (!fs::exists(path)) throw Error("model path " + path + " does not exist");
+  if (fs::is_regular_file(path) && path.size() > 5 && path.substr(path.size() - 5) == ".gguf")
+    throw Error("GGUF files are not supported by this build yet: " + path);
+  if (!fs::is_directory(path)) throw Error("model path " + path + " is neither a folder nor a .gguf file");
+  HfCheckpoint ck;
+  std::string cfg = (fs::path(path) / "config.json").string();
+  if (!fs::exists(cfg)) throw Error("no config.json in " + path);
+  try {
+    ck.config = nlohmann::json::parse(read_text_file(cfg));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("invalid " + cfg + ": " + e.what());
+  }
+  if (!ck.config.is_object()) throw Error("invalid " + cfg + ": not a JSON object");
+  // generation_config.json supplies eos/bos when config.json leaves them null (as the releases do).
+  std::string gen = (fs::path(path) / "generation_config.json").string();
+  if (fs::exists(gen)) {
+    try {
+      auto g = nlohmann::json::parse(read_text_file(gen));
+      for (const char* k : {"eos_token_id", "bos_token_id"})
+        if (g.contains(k) && !g[k].is_null() && (!ck.config.contains(k) || ck.config[k].is_null()))
+          ck.config[k] = g[k];
+    } catch (const nlohmann::json::exception& e) {
+      throw Error("invalid " + gen + ": " + e.what());
+    }
+  }
+  if (need_weights) ck.tensors = safetensors_load_dir(path);
+  return ck;
+}
+
+}  // namespace mm

@@ -1,0 +1,103 @@
+#include "model/blocks.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "ops/attention.h"
+#include "ops/matmul.h"
+
+namespace mm {
+
+BatchLayout::BatchLayout(std::span<const BatchItem> batch) {
+  for (const auto& it : batch) {
+    row0.push_back(n_rows);
+    n_rows += it.n_tokens;
+  }
+}
+
+void embed_tokens(const Weight& emb, std::span<const BatchItem> batch, const BatchLayout& lay, float* out) {
+  for (size_t i = 0; i < batch.size(); ++i)
+    for (int64_t t = 0; t < batch[i].n_tokens; ++t)
+      weight_row_to_f32(emb, batch[i].tokens[t], out + (lay.row0[i] + t) * emb.n_in);
+}
+
+void softmax_attention_block(const SoftmaxAttnWeights& w, const SoftmaxAttnShape& s, const Rope& rope,
+                             std::span<const BatchItem> batch, const BatchLayout& lay, int64_t il,
+                             const float* x, float* out) {
+  const int64_t T = lay.n_rows, hd = s.head_dim;
+  const int64_t q_width = s.n_heads * hd, kv_width = s.n_kv_heads * hd;
+  std::vector<float> q(static_cast<size_t>(T * q_width));   // [T, H·hd]
+  std::vector<float> k(static_cast<size_t>(T * kv_width));  // [T, kv·hd]
+  std::vector<float> v(static_cast<size_t>(T * kv_width));  // [T, kv·hd]
+  std::vector<float> o(static_cast<size_t>(T * q_width));   // [T, H·hd] attention output
+  matmul(x, T, w.q, q.data());
+  matmul(x, T, w.k, k.data());
+  matmul(x, T, w.v, v.data());
+  if (!w.q_norm.empty()) {  // RMSNorm over the whole projected q / k, before the head split
+    rms_norm(q.data(), w.q_norm.data(), T, q_width, s.qk_norm_eps, q.data());
+    rms_norm(k.data(), w.k_norm.data(), T, kv_width, s.qk_norm_eps, k.data());
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const BatchItem& it = batch[i];
+    auto& cache = std::get<KvCache>(it.seq->layers[size_t(il)]);
+    cache.reserve(it.seq->n_past + it.n_tokens);
+    for (int64_t t = 0; t < it.n_tokens; ++t) {
+      const int64_t r = lay.row0[i] + t, pos = it.seq->n_past + t;
+      rope.apply(q.data() + r * q_width, s.n_heads, hd, pos);
+      rope.apply(k.data() + r * kv_width, s.n_kv_heads, hd, pos);
+      std::copy_n(k.data() + r * kv_width, kv_width, cache.k_row(pos));
+      std::copy_n(v.data() + r * kv_width, kv_width, cache.v_row(pos));
+    }
+    AttentionArgs a{q.data() + lay.row0[i] * q_width, it.n_tokens, it.seq->n_past, cache.k.data(), cache.v.data(),
+                    s.n_heads, s.n_kv_heads, hd, float(1.0 / std::sqrt(double(hd))), o.data() + lay.row0[i] * q_width};
+    attention_causal(a);
+  }
+  matmul(o.data(), T, w.o, out);
+}
+
+void output_logits(const Weight& lm_head, const std::vector<float>& final_norm, double eps,
+                   std::span<const BatchItem> batch, const BatchLayout& lay, const float* h) {
+  const int64_t hidden = lm_head.n_in, vocab = lm_head.n_out;
+  std::vector<int64_t> rows;  // batch rows whose logits are wanted
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!batch[i].logits || batch[i].n_tokens == 0) continue;
+    int64_t first = batch[i].all_logits ? 0 : batch[i].n_tokens - 1;
+    for (int64_t t = first; t < batch[i].n_tokens; ++t) rows.push_back(lay.row0[i] + t);
+  }
+  if (rows.empty()) return;
+  const int64_t n = int64_t(rows.size());
+  std::vector<float> x(static_cast<size_t>(n * hidden));  // [n, hidden] normalised final hidden states
+  for (int64_t r = 0; r < n; ++r) std::copy_n(h + rows[size_t(r)] * hidden, hidden, x.begin() + r * hidden);
+  rms_norm(x.data(), final_norm.data(), n, hidden, eps, x.data());
+  std::vector<float> logits(static_cast<size_t>(n * vocab));  // [n, vocab]
+  matmul(x.data(), n, lm_head, logits.data());
+  int64_t r = 0;
+  for (const auto& it : batch) {
+    if (!it.logits || it.n_tokens == 0) continue;
+    int64_t cnt = it.all_logits ? it.n_tokens : 1;
+    std::copy_n(logits.data() + r * vocab, cnt * vocab, it.logits);
+    r += cnt;
+  }
+}
+
+std::unique_ptr<SequenceState> make_sequence_state(const ModelConfig& cfg, int64_t n_ctx_max) {
+  auto s = std::make_unique<SequenceState>();
+  if (n_ctx_max <= 0 || n_ctx_max > cfg.max_position_embeddings) n_ctx_max = cfg.max_position_embeddings;
+  s->n_ctx_max = n_ctx_max;
+  for (const auto& l : cfg.layers) {
+    if (l.attn_kind == AttnKind::Softmax) {
+      KvCache kv;
+      kv.width = cfg.num_key_value_heads * cfg.head_dim;
+      s->layers.emplace_back(std::move(kv));
+    } else {
+      LinearState ls;
+      ls.n_heads = cfg.num_attention_heads;
+      ls.d = cfg.head_dim;
+      ls.s.assign(size_t(ls.n_heads * ls.d * ls.d), 0.0f);
+      s->layers.emplace_back(std::move(ls));
+    }
+  }
+  return s;
+}
+
+}  // namespace mm

@@ -1,0 +1,213 @@
+// MiniMax-Text-01 / MiniMax-M1 forward pass (the released remote code's semantics, computed in fp32).
+//
+//   h = embed_tokens[ids]
+//   for each layer l:
+//     a  = RMSNorm_in(h);   skip = postnorm ? a : h
+//     h1 = skip·α_attn + Attn_l(a)·β_attn           Attn_l: lightning or softmax by attn_type_list[l]
+//     b  = RMSNorm_post(h1); skip = postnorm ? b : h1
+//     h  = skip·α_mlp + MoE(b)·β_mlp
+//   logits = lm_head(RMSNorm_final(h))
+#include "model/minimax_text01.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "model/blocks.h"
+#include "ops/basic.h"
+#include "ops/lightning.h"
+#include "ops/matmul.h"
+#include "ops/moe.h"
+
+namespace mm {
+
+namespace {
+
+std::string layer_prefix(int64_t il) { return "model.layers." + std::to_string(il) + "."; }
+
+struct LightningWeights {
+  Weight qkv;               // [H·3d, hidden], per head [q | k | v]
+  Weight output_gate;       // [H·d, hidden]
+  Weight out_proj;          // [hidden, H·d]
+  std::vector<float> norm;  // [H·d]
+  std::vector<float> slopes;  // [H] decay rates of this layer
+};
+
+struct Layer {
+  std::vector<float> input_norm, post_norm;  // [hidden]
+  LightningWeights lin;                      // lightning layers
+  SoftmaxAttnWeights attn;                   // softmax layers
+  MoeLayerWeights moe;
+};
+
+class Text01Model final : public Model {
+ public:
+  Text01Model(ModelConfig cfg, TensorStore tensors)
+      : Model(std::move(cfg)), store_(std::move(tensors)), rope_(cfg_.rotary_dim, cfg_.rope_theta) {
+    const auto& c = cfg_;
+    embed_ = bind_weight(store_, "model.embed_tokens.weight", c);
+    lm_head_ = bind_weight(store_, c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight", c);
+    final_norm_ = load_vector(store_, "model.norm.weight");
+    for (int64_t il = 0; il < c.num_hidden_layers; ++il) {
+      const std::string p = layer_prefix(il);
+      Layer L;
+      L.input_norm = load_vector(store_, p + "input_layernorm.weight");
+      L.post_norm = load_vector(store_, p + "post_attention_layernorm.weight");
+      if (c.layers[size_t(il)].attn_kind == AttnKind::Lightning) {
+        L.lin.qkv = bind_weight(store_, p + "self_attn.qkv_proj.weight", c);
+        L.lin.output_gate = bind_weight(store_, p + "self_attn.output_gate.weight", c);
+        L.lin.out_proj = bind_weight(store_, p + "self_attn.out_proj.weight", c);
+        L.lin.norm = load_vector(store_, p + "self_attn.norm.weight");
+        L.lin.slopes = lightning_slopes(c.num_attention_heads, il, c.num_hidden_layers);
+      } else {
+        L.attn.q = bind_weight(store_, p + "self_attn.q_proj.weight", c);
+        L.attn.k = bind_weight(store_, p + "self_attn.k_proj.weight", c);
+        L.attn.v = bind_weight(store_, p + "self_attn.v_proj.weight", c);
+        L.attn.o = bind_weight(store_, p + "self_attn.o_proj.weight", c);
+      }
+      L.moe.router = bind_weight(store_, p + "block_sparse_moe.gate.weight", c);
+      for (int64_t e = 0; e < c.num_local_experts; ++e) {
+        const std::string ep = p + "block_sparse_moe.experts." + std::to_string(e) + ".";
+        L.moe.w1.push_back(bind_weight(store_, ep + "w1.weight", c));
+        L.moe.w3.push_back(bind_weight(store_, ep + "w3.weight", c));
+        L.moe.w2.push_back(bind_weight(store_, ep + "w2.weight", c));
+      }
+      layers_.push_back(std::move(L));
+    }
+  }
+
+  std::unique_ptr<SequenceState> new_sequence(int64_t n_ctx_max) const override {
+    return make_sequence_state(cfg_, n_ctx_max);
+  }
+
+  double active_weight_bytes() const override {
+    double b = double(lm_head_.n_bytes()) + double(embed_.row_bytes);
+    const double frac = double(cfg_.num_experts_per_tok) / double(cfg_.num_local_experts);
+    for (const auto& L : layers_) {
+      for (const Weight* w : {&L.lin.qkv, &L.lin.output_gate, &L.lin.out_proj, &L.attn.q, &L.attn.k, &L.attn.v,
+                              &L.attn.o, &L.moe.router})
+        b += double(w->n_bytes());
+      for (size_t e = 0; e < L.moe.w1.size(); ++e)
+        b += frac * double(L.moe.w1[e].n_bytes() + L.moe.w3[e].n_bytes() + L.moe.w2[e].n_bytes());
+    }
+    return b;
+  }
+
+  double total_weight_bytes() const override {
+    double b = 0;
+    for (const auto& [name, t] : store_.all()) b += double(t.n_bytes);
+    return b;
+  }
+
+  void forward(std::span<const BatchItem> batch) override {
+    validate_batch(batch);
+    const auto& c = cfg_;
+    const BatchLayout lay(batch);
+    const int64_t T = lay.n_rows, D = c.hidden_size;
+    if (T == 0) return;
+    std::vector<float> h(static_cast<size_t>(T * D));     // [T, hidden] residual stream
+    std::vector<float> a(static_cast<size_t>(T * D));     // [T, hidden] normalised sublayer input
+    std::vector<float> sub(static_cast<size_t>(T * D));   // [T, hidden] sublayer output
+    embed_tokens(embed_, batch, lay, h.data());
+    const SoftmaxAttnShape shape{c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.rms_norm_eps};
+
+    for (int64_t il = 0; il < c.num_hidden_layers; ++il) {
+      const Layer& L = layers_[size_t(il)];
+      const LayerConfig& lc = c.layers[size_t(il)];
+      // --- attention sublayer
+      rms_norm(h.data(), L.input_norm.data(), T, D, c.rms_norm_eps, a.data());
+      if (lc.attn_kind == AttnKind::Lightning) lightning_block(L.lin, batch, lay, il, a.data(), sub.data());
+      else softmax_attention_block(L.attn, shape, rope_, batch, lay, il, a.data(), sub.data());
+      residual(c.postnorm ? a.data() : h.data(), lc.attn_alpha, sub.data(), lc.attn_beta, T * D, h.data());
+      // --- MoE sublayer
+      rms_norm(h.data(), L.post_norm.data(), T, D, c.rms_norm_eps, a.data());
+      moe_forward(a.data(), T, D, L.moe, c.num_experts_per_tok, RouterKind::Softmax, sub.data());
+      residual(c.postnorm ? a.data() : h.data(), lc.mlp_alpha, sub.data(), lc.mlp_beta, T * D, h.data());
+    }
+    output_logits(lm_head_, final_norm_, c.rms_norm_eps, batch, lay, h.data());
+    for (const auto& it : batch) it.seq->n_past += it.n_tokens;
+  }
+
+ private:
+  // out = skip·alpha + y·beta (out may alias skip).
+  static void residual(const float* skip, float alpha, const float* y, float beta, int64_t n, float* out) {
+    for (int64_t i = 0; i < n; ++i) out[i] = skip[i] * alpha + y[i] * beta;
+  }
+
+  // Lightning attention sublayer. x: [T, hidden] -> out: [T, hidden].
+  void lightning_block(const LightningWeights& w, std::span<const BatchItem> batch, const BatchLayout& lay,
+                       int64_t il, const float* x, float* out) const {
+    const int64_t T = lay.n_rows, H = cfg_.num_attention_heads, d = cfg_.head_dim, inner = H * d;
+    std::vector<float> qkv(static_cast<size_t>(T * 3 * inner));  // [T, H, 3d]: per head [q | k | v]
+    std::vector<float> o(static_cast<size_t>(T * inner));        // [T, H·d] attention output, head-major
+    std::vector<float> gate(static_cast<size_t>(T * inner));     // [T, H·d]
+    matmul(x, T, w.qkv, qkv.data());
+    silu_inplace(qkv.data(), T * 3 * inner);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const BatchItem& it = batch[i];
+      auto& state = std::get<LinearState>(it.seq->layers[size_t(il)]);
+      const bool recurrent = lightning_mode_ == LightningMode::Recurrent ||
+                             (lightning_mode_ == LightningMode::Auto && it.n_tokens == 1);
+      global_pool().parallel_for(H, [&](int64_t hb, int64_t he, int) {
+        for (int64_t hh = hb; hh < he; ++hh) {
+          const float* base = qkv.data() + lay.row0[i] * 3 * inner + hh * 3 * d;
+          LightningHeadArgs a{base, base + d, base + 2 * d, 3 * inner, o.data() + lay.row0[i] * inner + hh * d, inner,
+                              it.n_tokens, d, w.slopes[size_t(hh)], state.head(hh)};
+          if (recurrent) lightning_recurrent(a);
+          else lightning_blocked(a, cfg_.block_size);
+        }
+      });
+    }
+    rms_norm(o.data(), w.norm.data(), T, inner, cfg_.lightning_norm_eps, o.data());  // over all heads jointly
+    matmul(x, T, w.output_gate, gate.data());
+    sigmoid_inplace(gate.data(), T * inner);
+    for (int64_t i = 0; i < T * inner; ++i) o[size_t(i)] *= gate[size_t(i)];
+    matmul(o.data(), T, w.out_proj, out);
+  }
+
+  TensorStore store_;
+  Rope rope_;
+  Weight embed_, lm_head_;
+  std::vector<float> final_norm_;
+  std::vector<Layer> layers_;
+};
+
+}  // namespace
+
+std::vector<TensorSpec> text01_tensor_specs(const ModelConfig& c) {
+  const int64_t D = c.hidden_size, H = c.num_attention_heads, d = c.head_dim, kv = c.num_key_value_heads;
+  const int64_t I = c.intermediate_size, E = c.num_local_experts, V = c.vocab_size;
+  std::vector<TensorSpec> s = {{"model.embed_tokens.weight", {V, D}, TensorRole::Embedding},
+                               {"model.norm.weight", {D}, TensorRole::Norm}};
+  if (!c.tie_word_embeddings) s.push_back({"lm_head.weight", {V, D}, TensorRole::Output});
+  for (int64_t il = 0; il < c.num_hidden_layers; ++il) {
+    const std::string p = layer_prefix(il);
+    s.push_back({p + "input_layernorm.weight", {D}, TensorRole::Norm});
+    s.push_back({p + "post_attention_layernorm.weight", {D}, TensorRole::Norm});
+    if (c.layers[size_t(il)].attn_kind == AttnKind::Lightning) {
+      s.push_back({p + "self_attn.qkv_proj.weight", {3 * H * d, D}, TensorRole::Dense});
+      s.push_back({p + "self_attn.output_gate.weight", {H * d, D}, TensorRole::Dense});
+      s.push_back({p + "self_attn.out_proj.weight", {D, H * d}, TensorRole::Dense});
+      s.push_back({p + "self_attn.norm.weight", {H * d}, TensorRole::Norm});
+    } else {
+      s.push_back({p + "self_attn.q_proj.weight", {H * d, D}, TensorRole::Dense});
+      s.push_back({p + "self_attn.k_proj.weight", {kv * d, D}, TensorRole::Dense});
+      s.push_back({p + "self_attn.v_proj.weight", {kv * d, D}, TensorRole::Dense});
+      s.push_back({p + "self_attn.o_proj.weight", {D, H * d}, TensorRole::Dense});
+    }
+    s.push_back({p + "block_sparse_moe.gate.weight", {E, D}, TensorRole::Router});
+    for (int64_t e = 0; e < E; ++e) {
+      const std::string ep = p + "block_sparse_moe.experts." + std::to_string(e) + ".";
+      s.push_back({ep + "w1.weight", {I, D}, TensorRole::Expert});
+      s.push_back({ep + "w3.weight", {I, D}, TensorRole::Expert});
+      s.push_back({ep + "w2.weight", {D, I}, TensorRole::Expert});
+    }
+  }
+  return s;
+}
+
+std::unique_ptr<Model> create_text01(ModelConfig cfg, TensorStore tensors) {
+  return std::make_unique<Text01Model>(std::move(cfg), std::move(tensors));
+}
+
+}  // namespace mm

@@ -1,0 +1,61 @@
+// Model: the forward pass of one architecture over a batch of sequence chunks.
+// Adding an architecture = one model/<arch>.cpp (its tensor table, its forward) + one entry in
+// model/registry.cpp.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "io/safetensors.h"
+#include "model/config.h"
+#include "model/weights.h"
+#include "state/sequence_state.h"
+
+namespace mm {
+
+// One sequence's chunk in a batch: n_tokens new tokens appended to seq (positions seq->n_past ...).
+struct BatchItem {
+  SequenceState* seq = nullptr;
+  const int32_t* tokens = nullptr;
+  int64_t n_tokens = 0;
+  float* logits = nullptr;  // [n_tokens, vocab] if all_logits, else [vocab] for the last token; may be null
+  bool all_logits = false;
+};
+
+enum class LightningMode { Auto, Blocked, Recurrent };
+
+class Model {
+ public:
+  explicit Model(ModelConfig cfg) : cfg_(std::move(cfg)) {}
+  virtual ~Model() = default;
+  const ModelConfig& config() const { return cfg_; }
+
+  // Runs every item's new tokens through the model, appending to their sequence memory. Token ids and
+  // context length are validated (mm::Error) before any state changes.
+  virtual void forward(std::span<const BatchItem> batch) = 0;
+  // Fresh per-layer memory for one sequence of at most n_ctx_max tokens (<= max_position_embeddings).
+  virtual std::unique_ptr<SequenceState> new_sequence(int64_t n_ctx_max) const = 0;
+  // Bytes of weights read per token (active experts only), for the roofline in benchmarks.
+  virtual double active_weight_bytes() const = 0;
+  virtual double total_weight_bytes() const = 0;
+
+  // Testing hook: how lightning layers process multi-token chunks (default: blocked, recurrent for 1).
+  void set_lightning_mode(LightningMode m) { lightning_mode_ = m; }
+
+ protected:
+  // Shared validation for forward(): ids in range, contexts not exceeded.
+  void validate_batch(std::span<const BatchItem> batch) const;
+  ModelConfig cfg_;
+  LightningMode lightning_mode_ = LightningMode::Auto;
+};
+
+// Tensor table of an architecture (used for load checks and parameter counts).
+std::vector<TensorSpec> model_tensor_specs(const ModelConfig& cfg);
+// Loads config + weights from a model folder or .gguf file; validates everything.
+std::unique_ptr<Model> load_model(const std::string& path);
+// Builds a model from an already loaded checkpoint (takes ownership of its tensors).
+std::unique_ptr<Model> create_model(HfCheckpoint ck);
+
+}  // namespace mm

@@ -1,0 +1,25 @@
+// Element-wise and row-wise ops on f32 activations.
+#pragma once
+#include <cstdint>
+
+namespace mm {
+
+// out[r] = w ⊙ x[r] / sqrt(mean(x[r]²) + eps) for n_rows rows of n; out may alias x.
+void rms_norm(const float* x, const float* w, int64_t n_rows, int64_t n, double eps, float* out);
+void silu_inplace(float* x, int64_t n);
+void sigmoid_inplace(float* x, int64_t n);
+// g[i] = silu(g[i]) * u[i]
+void swiglu_inplace(float* g, const float* u, int64_t n);
+// In-place softmax over n values.
+void softmax_inplace(float* x, int64_t n);
+
+// NeoX ("rotate_half") RoPE on the first rotary_dim dims of each head of one token's vector
+// [n_heads, head_dim]: pairs (i, i + rotary_dim/2). Angles pos·inv_freq in fp32 as the reference.
+struct Rope {
+  Rope(int64_t rotary_dim, double theta);
+  void apply(float* x, int64_t n_heads, int64_t head_dim, int64_t pos) const;
+  int64_t rotary_dim;
+  float inv_freq[512];
+};
+
+}  // namespace mm

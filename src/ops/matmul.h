@@ -1,0 +1,14 @@
+// Matrix products against weights in any storage type.
+#pragma once
+#include <cstdint>
+
+#include "ops/weight.h"
+
+namespace mm {
+
+// y[n_rows, w.n_out] = x[n_rows, w.n_in] · wᵀ, f32 activations, threaded over the global pool.
+void matmul(const float* x, int64_t n_rows, const Weight& w, float* y);
+// Plain scalar reference of the same product (single thread, row dequantisation + dot products).
+void matmul_ref(const float* x, int64_t n_rows, const Weight& w, float* y);
+
+}  // namespace mm

@@ -1,0 +1,130 @@
+// `minimax logits` and `minimax generate`: run a model on token ids.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "model/model.h"
+#include "sampling/sampler.h"
+#include "tools/commands.h"
+
+namespace mm::cli {
+
+namespace {
+
+std::vector<int32_t> to_ids(const std::vector<int64_t>& v) {
+  std::vector<int32_t> r;
+  for (auto x : v) {
+    if (x < 0 || x > INT32_MAX) throw Error("token id " + std::to_string(x) + " is out of range");
+    r.push_back(int32_t(x));
+  }
+  return r;
+}
+
+void print_float_row(std::string& out, const float* v, int64_t n) {
+  out += '[';
+  char buf[32];
+  for (int64_t i = 0; i < n; ++i) {
+    int len = std::snprintf(buf, sizeof buf, "%s%.8g", i ? "," : "", double(v[i]));
+    out.append(buf, size_t(len));
+  }
+  out += ']';
+}
+
+int run_logits(int argc, char** argv) {
+  Args args(argc, argv);
+  args.check_known({"model", "ids", "prefill", "threads", "chunks"});
+  set_global_threads(int(args.i64("threads", 0)));
+  auto ids = to_ids(args.i64_list("ids"));
+  const int64_t n = int64_t(ids.size());
+  int64_t n_prefill = args.i64("prefill", n);
+  if (n_prefill < 0 || n_prefill > n) throw Error("--prefill must be between 0 and the number of ids (" + std::to_string(n) + ")");
+  auto model = load_model(args.required("model"));
+  const int64_t vocab = model->config().vocab_size;
+  auto seq = model->new_sequence(0);
+  std::vector<float> logits(static_cast<size_t>(n * vocab));  // [n, vocab]
+  // The prefill part: one call, or several chunk calls when --chunks a,b,c is given.
+  std::vector<int64_t> chunks;
+  if (args.has("chunks")) chunks = args.i64_list("chunks");
+  int64_t pos = 0;
+  for (int64_t c : chunks) {
+    c = std::min(c, n_prefill - pos);
+    if (c <= 0) break;
+    BatchItem it{seq.get(), ids.data() + pos, c, logits.data() + pos * vocab, true};
+    model->forward({&it, 1});
+    pos += c;
+  }
+  if (pos < n_prefill) {
+    BatchItem it{seq.get(), ids.data() + pos, n_prefill - pos, logits.data() + pos * vocab, true};
+    model->forward({&it, 1});
+  }
+  for (int64_t t = n_prefill; t < n; ++t) {
+    BatchItem it{seq.get(), ids.data() + t, 1, logits.data() + t * vocab, true};
+    model->forward({&it, 1});
+  }
+  std::string out = "{\"logits\": [";
+  for (int64_t t = 0; t < n; ++t) {
+    if (t) out += ", ";
+    print_float_row(out, logits.data() + t * vocab, vocab);
+  }
+  out += "]}\n";
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return 0;
+}
+
+int run_generate(int argc, char** argv) {
+  Args args(argc, argv, {"json", "stop-eos"});
+  args.check_known({"model", "ids", "n", "temp", "seed", "top-k", "top-p", "min-p", "repeat-penalty", "threads",
+                    "json", "stop-eos", "ctx-size"});
+  set_global_threads(int(args.i64("threads", 0)));
+  auto ids = to_ids(args.i64_list("ids"));
+  const int64_t n_new = args.i64("n", 16);
+  if (n_new < 0) throw Error("-n must be >= 0");
+  SamplingParams sp;
+  sp.temperature = float(args.f64("temp", 0.0));
+  sp.seed = uint64_t(args.i64("seed", 0));
+  sp.top_k = args.i64("top-k", 0);
+  sp.top_p = float(args.f64("top-p", 1.0));
+  sp.min_p = float(args.f64("min-p", 0.0));
+  sp.repetition_penalty = float(args.f64("repeat-penalty", 1.0));
+  if (sp.top_p <= 0 || sp.top_p > 1) throw Error("--top-p must be in (0, 1]");
+  if (sp.top_k < 0) throw Error("--top-k must be >= 0");
+  auto model = load_model(args.required("model"));
+  const auto& cfg = model->config();
+  auto seq = model->new_sequence(args.i64("ctx-size", 0));
+  if (int64_t(ids.size()) + n_new > seq->n_ctx_max)
+    throw Error("prompt (" + std::to_string(ids.size()) + ") + -n (" + std::to_string(n_new) +
+                ") exceeds the context limit " + std::to_string(seq->n_ctx_max));
+  Sampler sampler(sp);
+  std::vector<float> logits(static_cast<size_t>(cfg.vocab_size));
+  std::vector<int32_t> history = ids, out;
+  BatchItem it{seq.get(), ids.data(), int64_t(ids.size()), logits.data(), false};
+  model->forward({&it, 1});
+  for (int64_t i = 0; i < n_new; ++i) {
+    int32_t tok = sampler.sample(logits, history);
+    out.push_back(tok);
+    history.push_back(tok);
+    if (args.has("stop-eos") && cfg.eos_token_id && tok == *cfg.eos_token_id) break;
+    if (i + 1 == n_new) break;
+    BatchItem step{seq.get(), &out.back(), 1, logits.data(), false};
+    model->forward({&step, 1});
+  }
+  if (args.has("json")) {
+    std::printf("%s\n", nlohmann::json{{"ids", out}}.dump().c_str());
+  } else {
+    for (size_t i = 0; i < out.size(); ++i) std::printf("%s%d", i ? " " : "", out[i]);
+    std::printf("\n");
+  }
+  return 0;
+}
+
+const Register reg_logits{"logits", "print logits for token ids: --model PATH --ids 1,2,3 [--prefill N]", run_logits};
+const Register reg_generate{"generate", "generate token ids: --model PATH --ids 1,2,3 -n 16 [--temp T] [--json]",
+                            run_generate};
+
+}  // namespace
+
+}  // namespace mm::cli
