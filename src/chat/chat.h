@@ -24,17 +24,17 @@ namespace mm {
 enum class ChatFormat { Text01, M2 };  // Text01 covers MiniMax-Text-01 and MiniMax-M1
 
 struct ToolCall {
-  std::string id;
-  std::string name;
-  std::string arguments;  // JSON object text
+  std::string id{};
+  std::string name{};
+  std::string arguments{};  // JSON object text
 };
 
 struct ChatMessage {
-  std::string role;               // system | user | assistant | tool
-  std::string content;
-  std::string reasoning_content;  // assistant only
-  std::vector<ToolCall> tool_calls;
-  std::string tool_call_id, name;  // tool results
+  std::string role{};               // system | user | assistant | tool
+  std::string content{};
+  std::string reasoning_content{};  // assistant only
+  std::vector<ToolCall> tool_calls{};
+  std::string tool_call_id{}, name{};  // tool results
 };
 
 // Parses an OpenAI-style messages array (content string, null or a list of text parts; tool_calls with
