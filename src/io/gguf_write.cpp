@@ -11,6 +11,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 #include "io/gguf.h"
 #include "ops/quant.h"
 
@@ -354,29 +355,41 @@ std::vector<GgufKv> model_kvs(const nlohmann::json& c, const std::vector<PlanTen
   return kvs;
 }
 
-// Converts one GGUF tensor's data (all its sources) to the target type, row by row.
+// Converts one GGUF tensor's data (all its sources) to the target type: batches of rows converted in
+// parallel on the global pool, then written in order.
 void write_tensor_data(std::ofstream& f, const PlanTensor& p) {
   const int64_t ne0 = p.e.ne[0];
-  std::vector<float> row(static_cast<size_t>(ne0));
-  std::vector<uint8_t> out(dtype_row_bytes(p.e.dtype, ne0));
+  const size_t out_row = dtype_row_bytes(p.e.dtype, ne0);
+  ThreadPool& pool = global_pool();
+  std::vector<std::vector<float>> scratch(size_t(pool.n_threads()), std::vector<float>(static_cast<size_t>(ne0)));
+  const int64_t batch = std::max<int64_t>(1, (int64_t(32) << 20) / int64_t(out_row + size_t(ne0) * 4));
+  std::vector<uint8_t> out;
   for (const TensorInfo* s : p.src) {
     const size_t src_row = dtype_row_bytes(s->dtype, ne0);
     const int64_t rows = s->n_elements() / ne0;
     if (size_t(rows) * src_row != s->n_bytes)
       throw Error("cannot write GGUF: tensor '" + s->name + "' has " + std::to_string(s->n_bytes) +
                   " bytes, inconsistent with " + dtype_name(s->dtype) + " x " + s->shape_str());
-    for (int64_t r = 0; r < rows; ++r) {
-      row_to_f32(s->dtype, s->data + size_t(r) * src_row, row.data(), ne0);
-      switch (p.e.dtype) {
-        case DType::F32: std::memcpy(out.data(), row.data(), out.size()); break;
-        case DType::F16:
-        case DType::BF16: {
-          auto* o = reinterpret_cast<uint16_t*>(out.data());
-          for (int64_t i = 0; i < ne0; ++i) o[i] = p.e.dtype == DType::F16 ? f32_to_f16(row[size_t(i)]) : f32_to_bf16(row[size_t(i)]);
-          break;
+    for (int64_t r0 = 0; r0 < rows; r0 += batch) {
+      const int64_t nr = std::min(batch, rows - r0);
+      out.resize(size_t(nr) * out_row);
+      pool.parallel_for(nr, [&](int64_t b, int64_t e, int th) {
+        float* row = scratch[size_t(th)].data();
+        for (int64_t r = b; r < e; ++r) {
+          row_to_f32(s->dtype, s->data + size_t(r0 + r) * src_row, row, ne0);
+          uint8_t* o = out.data() + size_t(r) * out_row;
+          switch (p.e.dtype) {
+            case DType::F32: std::memcpy(o, row, out_row); break;
+            case DType::F16:
+            case DType::BF16: {
+              auto* h = reinterpret_cast<uint16_t*>(o);
+              for (int64_t i = 0; i < ne0; ++i) h[i] = p.e.dtype == DType::F16 ? f32_to_f16(row[i]) : f32_to_bf16(row[i]);
+              break;
+            }
+            default: quantize_row(p.e.dtype, row, o, ne0);
+          }
         }
-        default: quantize_row(p.e.dtype, row.data(), out.data(), ne0);
-      }
+      });
       f.write(reinterpret_cast<const char*>(out.data()), std::streamsize(out.size()));
     }
   }
