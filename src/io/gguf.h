@@ -133,7 +133,10 @@ std::string hf_to_gguf_name(const std::string& hf_name, int* expert);
 // "q4_k_m" recipe (Q6_K for output, and for attn_v / attn_qkv / ffn_down_exps of the layers its
 // use_more_bits rule picks, Q4_K elsewhere). A row length that a block format cannot take falls back:
 // K-quants (256) -> Q5_0 (from Q4_K) or Q8_0 (from Q5_K, Q6_K) when rows are multiples of 32, and any
-// block format -> F16 when they are not (llama.cpp's fallbacks, with Q5_0 standing in for its Q5_1).
+// block format -> F16 when they are not (llama.cpp's fallbacks, with Q8_0 standing in for its Q5_1).
+// Single-type policies are "pure": output.weight and token_embd get the same type (llama-quantize would
+// bump output to Q6_K for the 4/5-bit types). llama.cpp's extra rules for 8-expert models (attn_v ->
+// Q8_0) and for 70B dense models are not reproduced.
 enum class GgufPolicy { F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, Q4_K_M };
 // Parses "f32", "q8_0", "q4_k_m", ... (case-insensitive); throws mm::Error listing the choices.
 GgufPolicy gguf_policy_from_string(const std::string& s);
