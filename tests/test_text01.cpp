@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
@@ -182,6 +183,37 @@ TEST(Text01Golden, ReleaseBlockSizeAcrossBlockBoundary) {
   ASSERT_EQ(m->config().block_size, 256);
   check_prefill(*m, g);
   check_decode_and_greedy(*m, g);
+}
+
+}  // namespace
+}  // namespace mm
+
+#include "io/safetensors_writer.h"
+
+namespace mm {
+namespace {
+
+// The tiny model's values are exactly representable in f16 too: an F16 copy written by our own
+// safetensors writer must give the golden logits.
+TEST(Text01Golden, F16CopyWrittenByWriterMatches) {
+  test::TempDir d;
+  std::filesystem::copy_file(testdata("minimax_text01_tiny/model_f32/config.json"), d.path / "config.json");
+  TensorStore src = safetensors_load_dir(testdata("minimax_text01_tiny/model_f32"));
+  std::vector<TensorToWrite> out;
+  for (const auto& [name, t] : src.all()) {
+    const TensorInfo* tp = &t;
+    out.push_back({name, DType::F16, t.shape, [tp](uint8_t* dst, size_t n) {
+                     const float* f = reinterpret_cast<const float*>(tp->data);
+                     for (size_t i = 0; i < n / 2; ++i) {
+                       uint16_t h = f32_to_f16(f[i]);
+                       ASSERT_EQ(f16_to_f32(h), f[i]);
+                       std::memcpy(dst + 2 * i, &h, 2);
+                     }
+                   }});
+  }
+  safetensors_write((d.path / "model.safetensors").string(), out);
+  auto m = load_model(d.str());
+  check_prefill(*m, text01_golden());
 }
 
 }  // namespace
