@@ -45,8 +45,9 @@ std::string pcre2_message(int code) {
 }  // namespace
 
 std::string onig_to_pcre2(std::string_view p) {
-  // Oniguruma's \s is the White_Space property, which includes U+0085 (NEL); PCRE2's UCP \s does
-  // not. Add NEL explicitly so \s, \S and classes like [^\s...] agree with HF.
+  // Oniguruma's \s (what HF runs) is the White_Space property: Z plus TAB..CR and U+0085 (NEL).
+  // PCRE2's UCP \s differs (it adds U+180E and lacks NEL), so spell the property out with PCRE2's
+  // own Unicode data, in \s, \S and inside classes like [^\s\p{L}].
   std::string out;
   out.reserve(p.size() + 16);
   bool in_class = false;
@@ -56,9 +57,9 @@ std::string onig_to_pcre2(std::string_view p) {
       char e = p[i + 1];
       ++i;
       if (e == 's') {
-        out += in_class ? "\\s\\x{85}" : "[\\s\\x{85}]";
+        out += in_class ? "\\p{Z}\\t-\\r\\x{85}" : "[\\p{Z}\\t-\\r\\x{85}]";
       } else if (e == 'S' && !in_class) {
-        out += "[^\\s\\x{85}]";
+        out += "[^\\p{Z}\\t-\\r\\x{85}]";
       } else {
         out += '\\';
         out += e;
