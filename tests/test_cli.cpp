@@ -84,3 +84,45 @@ TEST(Cli, BadArgumentsExitNonZero) {
 
 }  // namespace
 }  // namespace mm
+
+namespace mm {
+namespace {
+
+TEST(Cli, GeneratePromptStreamsTextOfTheIds) {
+  const std::string model = test::testdata("minimax_text01_tiny/model_bf16");
+  auto [rc, out] = test::run_cmd(test::cli() + " generate --model " + model +
+                                 " --prompt 'Hello world' -n 12 --ignore-eos --json");
+  ASSERT_EQ(rc, 0) << out;
+  auto j = nlohmann::json::parse(out);
+  ASSERT_EQ(j["ids"].size(), 12u);
+  // The streamed text is the detokenisation of the generated ids.
+  std::string ids;
+  for (const auto& v : j["ids"]) ids += (ids.empty() ? "" : ",") + std::to_string(v.get<int>());
+  auto [rc2, out2] = test::run_cmd(test::cli() + " detokenize --tokenizer " + model + "/tokenizer.json --ids " + ids);
+  ASSERT_EQ(rc2, 0);
+  EXPECT_EQ(nlohmann::json::parse(out2)["text"], j["text"]);
+  // The prompt is tokenized exactly as `tokenize` does: greedy continuation equals the ids path.
+  auto [rc3, out3] = test::run_cmd(test::cli() + " tokenize --tokenizer " + model + "/tokenizer.json --text 'Hello world'");
+  ASSERT_EQ(rc3, 0);
+  std::string pids;
+  const auto prompt_ids = nlohmann::json::parse(out3)["ids"];
+  for (const auto& v : prompt_ids) pids += (pids.empty() ? "" : ",") + std::to_string(v.get<int>());
+  auto [rc4, out4] = test::run_cmd(test::cli() + " generate --model " + model + " --ids " + pids + " -n 12 --json");
+  ASSERT_EQ(rc4, 0);
+  EXPECT_EQ(nlohmann::json::parse(out4)["ids"], j["ids"]);
+}
+
+TEST(Cli, ChatOneShotAndInteractive) {
+  for (const char* m : {"minimax_text01_tiny/model_bf16", "minimax_m2_tiny/model_bf16"}) {
+    auto [rc, out] = test::run_cmd(test::cli() + " chat --model " + test::testdata(m) + " --prompt hi -n 8");
+    EXPECT_EQ(rc, 0) << out;
+    auto [rc2, out2] = test::run_cmd("printf 'hello\\nagain\\n' | " + test::cli() + " chat --model " + test::testdata(m) + " -n 4");
+    EXPECT_EQ(rc2, 0) << out2;
+  }
+  auto [rc3, out3] = test::run_cmd(test::cli() + " chat --model " + test::testdata("gguf/minimax_text01/hf") + " --prompt hi 2>&1");
+  EXPECT_NE(rc3, 0);
+  EXPECT_NE(out3.find("tokenizer.json"), std::string::npos) << out3;
+}
+
+}  // namespace
+}  // namespace mm
