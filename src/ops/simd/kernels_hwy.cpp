@@ -1,0 +1,257 @@
+// Highway implementation of ops/simd/kernels.h. This file is compiled once per target by
+// foreach_target.h; everything inside HWY_NAMESPACE is the per-ISA code, the HWY_ONCE part at the end
+// is the single dispatching front.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/simd/kernels_hwy.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/dtype.h"
+#include "ops/simd/kernels.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace mm::simd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+
+// Loaders: N consecutive weights at element k of a row, widened to f32 lanes.
+struct LoadF32 {
+  static constexpr bool kScaled = false;
+  static VF load(DF d, const uint8_t* row, int64_t k) { return hn::LoadU(d, reinterpret_cast<const float*>(row) + k); }
+  static float scalar(const uint8_t* row, int64_t k) {
+    float v;
+    std::memcpy(&v, row + 4 * k, 4);
+    return v;
+  }
+};
+
+struct LoadBF16 {
+  static constexpr bool kScaled = false;
+  // bf16 is the top half of an f32: widen to u32 and shift, exact.
+  static VF load(DF d, const uint8_t* row, int64_t k) {
+    const hn::Rebind<uint16_t, DF> d16;
+    const hn::RebindToUnsigned<DF> d32;
+    const auto u = hn::PromoteTo(d32, hn::LoadU(d16, reinterpret_cast<const uint16_t*>(row) + k));
+    return hn::BitCast(d, hn::ShiftLeft<16>(u));
+  }
+  static float scalar(const uint8_t* row, int64_t k) {
+    uint16_t h;
+    std::memcpy(&h, row + 2 * k, 2);
+    return bf16_to_f32(h);
+  }
+};
+
+struct LoadF16 {
+  static constexpr bool kScaled = false;
+  static VF load(DF d, const uint8_t* row, int64_t k) {
+    const hn::Rebind<hwy::float16_t, DF> dh;
+    return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(row) + k));
+  }
+  static float scalar(const uint8_t* row, int64_t k) {
+    uint16_t h;
+    std::memcpy(&h, row + 2 * k, 2);
+    return f16_to_f32(h);
+  }
+};
+
+struct LoadF8 {
+  static constexpr bool kScaled = true;
+  // e4m3fn -> f32 without a table: put exponent+mantissa at f32 bit 20 and rescale by 2^(127-7).
+  // Normals land exactly; e4m3 subnormals become f32 subnormals that the multiply makes exact too.
+  // (0x7f / 0xff, the NaN codes, decode as ±480; checkpoints never hold them.)
+  static VF load(DF d, const uint8_t* row, int64_t k) {
+    const hn::Rebind<uint8_t, DF> d8;
+    const hn::RebindToUnsigned<DF> d32;
+    const auto u = hn::PromoteTo(d32, hn::LoadU(d8, row + k));
+    const auto sign = hn::ShiftLeft<24>(hn::And(u, hn::Set(d32, 0x80u)));
+    const auto em = hn::ShiftLeft<20>(hn::And(u, hn::Set(d32, 0x7fu)));
+    const VF mag = hn::Mul(hn::BitCast(d, em), hn::Set(d, 0x1p120f));
+    return hn::Or(mag, hn::BitCast(d, sign));
+  }
+  static float scalar(const uint8_t* row, int64_t k) { return fp8_e4m3_to_f32(row[k]); }
+};
+
+// R x rows against NW B rows over n elements; out[r * NW + j].
+template <int R, int NW, class L>
+HWY_INLINE void micro(const float* HWY_RESTRICT x, int64_t ldx, const uint8_t* const* wr, const float* const* sr,
+                      int64_t bk, int64_t n, float* out) {
+  const DF d;
+  const int64_t N = int64_t(hn::Lanes(d));
+  VF acc[R][NW];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NW; ++j) acc[r][j] = hn::Zero(d);
+  int64_t k = 0;
+  for (; k + N <= n; k += N) {
+    VF w[NW];
+    for (int j = 0; j < NW; ++j) {
+      w[j] = L::load(d, wr[j], k);
+      if constexpr (L::kScaled)
+        if (sr[j]) w[j] = hn::Mul(w[j], hn::Set(d, sr[j][k / bk]));  // bk % N == 0: one scale per vector
+    }
+    for (int r = 0; r < R; ++r) {
+      const VF xv = hn::LoadU(d, x + r * ldx + k);
+      for (int j = 0; j < NW; ++j) acc[r][j] = hn::MulAdd(xv, w[j], acc[r][j]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NW; ++j) {
+      float s = hn::GetLane(hn::SumOfLanes(d, acc[r][j]));
+      for (int64_t kk = k; kk < n; ++kk) {
+        float wv = L::scalar(wr[j], kk);
+        if constexpr (L::kScaled)
+          if (sr[j]) wv *= sr[j][kk / bk];
+        s += x[r * ldx + kk] * wv;
+      }
+      out[r * NW + j] = s;
+    }
+}
+
+template <int NW, class L>
+HWY_INLINE void micro_rows(int r, const float* x, int64_t ldx, const uint8_t* const* wr, const float* const* sr,
+                           int64_t bk, int64_t n, float* out) {
+  switch (r) {
+    case 1: micro<1, NW, L>(x, ldx, wr, sr, bk, n, out); break;
+    case 2: micro<2, NW, L>(x, ldx, wr, sr, bk, n, out); break;
+    case 3: micro<3, NW, L>(x, ldx, wr, sr, bk, n, out); break;
+    default: micro<4, NW, L>(x, ldx, wr, sr, bk, n, out); break;
+  }
+}
+
+template <class L>
+void gemm_typed(const float* x, int64_t ldx, int64_t n_rows, const GemmB& b, int64_t o0, int64_t o1, float* y,
+                int64_t ldy, bool accumulate) {
+  const int64_t n = b.n_in;
+  const int64_t n_kb = b.scale_bk > 0 ? (n + b.scale_bk - 1) / b.scale_bk : 0;
+  // Block of x rows kept hot in L2 (~256 KiB) while every B row group of [o0, o1) passes over it.
+  const int64_t tb = std::clamp<int64_t>((int64_t(1) << 16) / std::max<int64_t>(n, 1) / 4 * 4, 4, 64);
+  for (int64_t t0 = 0; t0 < n_rows; t0 += tb) {
+    const int64_t t1 = std::min(n_rows, t0 + tb);
+    for (int64_t o = o0; o < o1;) {
+      const int nw = o1 - o >= 4 ? 4 : 1;
+      const uint8_t* wr[4];
+      const float* sr[4] = {nullptr, nullptr, nullptr, nullptr};
+      for (int j = 0; j < nw; ++j) {
+        wr[j] = b.data + size_t(o + j) * b.row_bytes;
+        if (b.scale) sr[j] = b.scale + ((o + j) / b.scale_bn) * n_kb;
+      }
+      for (int64_t t = t0; t < t1; t += 4) {
+        const int r = int(std::min<int64_t>(4, t1 - t));
+        float out[16];
+        if (nw == 4) micro_rows<4, L>(r, x + t * ldx, ldx, wr, sr, b.scale_bk, n, out);
+        else micro_rows<1, L>(r, x + t * ldx, ldx, wr, sr, b.scale_bk, n, out);
+        for (int i = 0; i < r; ++i)
+          for (int j = 0; j < nw; ++j) {
+            float& dst = y[(t + i) * ldy + o + j];
+            dst = accumulate ? dst + out[i * nw + j] : out[i * nw + j];
+          }
+      }
+      o += nw;
+    }
+  }
+}
+
+void gemm_nt_impl(const float* x, int64_t ldx, int64_t n_rows, const GemmB& b, int64_t o0, int64_t o1, float* y,
+                  int64_t ldy, bool accumulate) {
+  switch (b.kind) {
+    case BKind::F32: gemm_typed<LoadF32>(x, ldx, n_rows, b, o0, o1, y, ldy, accumulate); break;
+    case BKind::BF16: gemm_typed<LoadBF16>(x, ldx, n_rows, b, o0, o1, y, ldy, accumulate); break;
+    case BKind::F16: gemm_typed<LoadF16>(x, ldx, n_rows, b, o0, o1, y, ldy, accumulate); break;
+    case BKind::F8_E4M3: gemm_typed<LoadF8>(x, ldx, n_rows, b, o0, o1, y, ldy, accumulate); break;
+  }
+}
+
+int64_t lanes_impl() { return int64_t(hn::Lanes(DF())); }
+
+float dot_impl(const float* a, const float* b, int64_t n) {
+  const DF d;
+  const int64_t N = int64_t(hn::Lanes(d));
+  VF s0 = hn::Zero(d), s1 = hn::Zero(d);  // two chains hide the FMA latency
+  int64_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    s0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), s0);
+    s1 = hn::MulAdd(hn::LoadU(d, a + i + N), hn::LoadU(d, b + i + N), s1);
+  }
+  for (; i + N <= n; i += N) s0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), s0);
+  float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+void axpy_impl(float a, const float* x, float* y, int64_t n) {
+  const DF d;
+  const int64_t N = int64_t(hn::Lanes(d));
+  const VF va = hn::Set(d, a);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::MulAdd(va, hn::LoadU(d, x + i), hn::LoadU(d, y + i)), d, y + i);
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+void scale_impl(float a, float* y, int64_t n) {
+  const DF d;
+  const int64_t N = int64_t(hn::Lanes(d));
+  const VF va = hn::Set(d, a);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::Mul(va, hn::LoadU(d, y + i)), d, y + i);
+  for (; i < n; ++i) y[i] *= a;
+}
+
+float sum_impl(const float* x, int64_t n) {
+  const DF d;
+  const int64_t N = int64_t(hn::Lanes(d));
+  VF s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    s0 = hn::Add(s0, hn::LoadU(d, x + i));
+    s1 = hn::Add(s1, hn::LoadU(d, x + i + N));
+    s2 = hn::Add(s2, hn::LoadU(d, x + i + 2 * N));
+    s3 = hn::Add(s3, hn::LoadU(d, x + i + 3 * N));
+  }
+  float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
+  for (; i < n; ++i) s += x[i];
+  return s;
+}
+
+const char* target_name_impl() { return hwy::TargetName(HWY_TARGET); }
+
+}  // namespace HWY_NAMESPACE
+}  // namespace mm::simd
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace mm::simd {
+
+HWY_EXPORT(gemm_nt_impl);
+HWY_EXPORT(lanes_impl);
+HWY_EXPORT(dot_impl);
+HWY_EXPORT(axpy_impl);
+HWY_EXPORT(scale_impl);
+HWY_EXPORT(sum_impl);
+HWY_EXPORT(target_name_impl);
+
+void gemm_nt(const float* x, int64_t ldx, int64_t n_rows, const GemmB& b, int64_t o0, int64_t o1, float* y,
+             int64_t ldy, bool accumulate) {
+  if (n_rows <= 0 || o1 <= o0) return;
+  HWY_DYNAMIC_DISPATCH(gemm_nt_impl)(x, ldx, n_rows, b, o0, o1, y, ldy, accumulate);
+}
+
+bool gemm_scale_supported(const GemmB& b) {
+  if (!b.scale) return true;
+  // The widest target's lane count: scale blocks must not split a vector on any target.
+  return b.scale_bn > 0 && b.scale_bk > 0 && b.scale_bk % 16 == 0 &&
+         b.scale_bk % HWY_DYNAMIC_DISPATCH(lanes_impl)() == 0;
+}
+
+float dot(const float* a, const float* b, int64_t n) { return HWY_DYNAMIC_DISPATCH(dot_impl)(a, b, n); }
+void axpy(float a, const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(axpy_impl)(a, x, y, n); }
+void scale(float a, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(scale_impl)(a, y, n); }
+float sum(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(sum_impl)(x, n); }
+const char* target_name() { return HWY_DYNAMIC_DISPATCH(target_name_impl)(); }
+
+}  // namespace mm::simd
+#endif  // HWY_ONCE
