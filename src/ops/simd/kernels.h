@@ -34,6 +34,8 @@ float dot(const float* a, const float* b, int64_t n);
 void axpy(float a, const float* x, float* y, int64_t n);
 // y *= a
 void scale(float a, float* y, int64_t n);
+// One row of a lightning state update: s = decay * s + k * v, then o += q * s (s, v, o: n floats).
+void decay_rank1_row(float* s, float decay, float k, const float* v, float q, float* o, int64_t n);
 // Streaming sum of n floats (the memory-bandwidth probe of `minimax bench --membw`).
 float sum(const float* x, int64_t n);
 

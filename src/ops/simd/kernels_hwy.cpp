@@ -201,6 +201,22 @@ void scale_impl(float a, float* y, int64_t n) {
   for (; i < n; ++i) y[i] *= a;
 }
 
+void decay_rank1_row_impl(float* s, float decay, float k, const float* v, float q, float* o, int64_t n) {
+  const DF d;
+  const int64_t N = int64_t(hn::Lanes(d));
+  const VF vd = hn::Set(d, decay), vk = hn::Set(d, k), vq = hn::Set(d, q);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const VF sv = hn::MulAdd(vk, hn::LoadU(d, v + i), hn::Mul(vd, hn::LoadU(d, s + i)));
+    hn::StoreU(sv, d, s + i);
+    hn::StoreU(hn::MulAdd(vq, sv, hn::LoadU(d, o + i)), d, o + i);
+  }
+  for (; i < n; ++i) {
+    s[i] = decay * s[i] + k * v[i];
+    o[i] += q * s[i];
+  }
+}
+
 float sum_impl(const float* x, int64_t n) {
   const DF d;
   const int64_t N = int64_t(hn::Lanes(d));
@@ -232,6 +248,7 @@ HWY_EXPORT(dot_impl);
 HWY_EXPORT(axpy_impl);
 HWY_EXPORT(scale_impl);
 HWY_EXPORT(sum_impl);
+HWY_EXPORT(decay_rank1_row_impl);
 HWY_EXPORT(target_name_impl);
 
 void gemm_nt(const float* x, int64_t ldx, int64_t n_rows, const GemmB& b, int64_t o0, int64_t o1, float* y,
@@ -250,6 +267,9 @@ bool gemm_scale_supported(const GemmB& b) {
 float dot(const float* a, const float* b, int64_t n) { return HWY_DYNAMIC_DISPATCH(dot_impl)(a, b, n); }
 void axpy(float a, const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(axpy_impl)(a, x, y, n); }
 void scale(float a, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(scale_impl)(a, y, n); }
+void decay_rank1_row(float* s, float decay, float k, const float* v, float q, float* o, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(decay_rank1_row_impl)(s, decay, k, v, q, o, n);
+}
 float sum(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(sum_impl)(x, n); }
 const char* target_name() { return HWY_DYNAMIC_DISPATCH(target_name_impl)(); }
 
