@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// CPU seconds used by all threads of the process. On a shared machine wall time includes time the
+// threads spent waiting for a core; cpu / (wall · threads) says how much of the machine we really had.
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
 
 struct Stats {
   double median = 0, min = 0, max = 0, stddev = 0;
@@ -115,7 +124,7 @@ std::vector<int32_t> bench_ids(int64_t n, int64_t vocab) {
 }
 
 struct DecodeResult {
-  double tok_s = 0, gbps = 0;
+  double tok_s = 0, gbps = 0, cpu_util = 0;
 };
 
 // Decodes n tokens one at a time after `ctx` prompt tokens (prompt not timed).
@@ -128,6 +137,7 @@ DecodeResult run_decode(Model& model, int64_t ctx, int64_t n, std::vector<float>
     model.forward({&it, 1});
   }
   double bytes = 0;
+  const double c0 = process_cpu_seconds();
   auto t0 = Clock::now();
   for (int64_t i = 0; i < n; ++i) {
     bytes += model.active_weight_bytes() + state_bytes_per_token(*seq);
@@ -135,7 +145,8 @@ DecodeResult run_decode(Model& model, int64_t ctx, int64_t n, std::vector<float>
     model.forward({&it, 1});
   }
   const double dt = seconds_since(t0);
-  return {double(n) / dt, bytes / dt / 1e9};
+  const double util = (process_cpu_seconds() - c0) / (dt * global_pool().n_threads());
+  return {double(n) / dt, bytes / dt / 1e9, util};
 }
 
 int run_bench(int argc, char** argv) {
@@ -161,19 +172,23 @@ int run_bench(int argc, char** argv) {
   // Warm-up: pages the weights in and lets the pool spin up.
   run_decode(*model, 0, 2, logits);
 
-  std::vector<double> pp, tg, tg_gbps, tgd, tgd_gbps;
+  std::vector<double> pp, tg, tg_gbps, tgd, tgd_gbps, pp_util, tg_util;
   uint64_t hash = 0;
   for (int64_t r = 0; r < reps; ++r) {
     auto seq = model->new_sequence(n_prefill + 1);
     auto ids = bench_ids(n_prefill, cfg.vocab_size);
     BatchItem it{seq.get(), ids.data(), n_prefill, logits.data(), false};
+    const double c0 = process_cpu_seconds();
     auto t0 = Clock::now();
     model->forward({&it, 1});
-    pp.push_back(double(n_prefill) / seconds_since(t0));
+    const double dt = seconds_since(t0);
+    pp.push_back(double(n_prefill) / dt);
+    pp_util.push_back((process_cpu_seconds() - c0) / (dt * n_threads));
     hash = logits_hash(logits);
     DecodeResult d = run_decode(*model, 0, n_decode, logits);
     tg.push_back(d.tok_s);
     tg_gbps.push_back(d.gbps);
+    tg_util.push_back(d.cpu_util);
     if (depth > 0) {
       DecodeResult dd = run_decode(*model, depth, n_decode, logits);
       tgd.push_back(dd.tok_s);
@@ -196,6 +211,8 @@ int run_bench(int argc, char** argv) {
   j["achieved_gbps"] = sgb.median;
   j["membw_gbps"] = bw;
   j["bw_ratio"] = sgb.median / bw;
+  j["prefill_cpu_util"] = stats_of(pp_util).median;
+  j["decode_cpu_util"] = stats_of(tg_util).median;
   j["prefill"] = stats_json(spp);
   j["decode"] = stats_json(stg);
   j["decode_gbps"] = stats_json(sgb);
@@ -227,6 +244,8 @@ int run_bench(int argc, char** argv) {
     std::printf("%-22s %12.2f %12.2f %12.2f  GB/s\n", "decode @depth bw", g.median, g.min, g.max);
   }
   std::printf("measured read bandwidth %.2f GB/s; decode reaches %.1f%%\n", bw, 100.0 * sgb.median / bw);
+  std::printf("cpu utilisation (cpu time / wall / threads): prefill %.0f%%, decode %.0f%%\n",
+              100 * stats_of(pp_util).median, 100 * stats_of(tg_util).median);
   std::printf("logits hash %s\n", hb);
   return 0;
 }

@@ -76,9 +76,9 @@ void matmul_rows(const float* x, int64_t n_rows, const Weight& w, int64_t o0, in
 
 void matmul(const float* x, int64_t n_rows, const Weight& w, float* y) {
   MM_CHECK(!w.empty());
-  // Split the output rows in groups of 16 (multiples of the kernel's 4-row tile) across threads, so
-  // each thread streams a disjoint slice of the weight exactly once per block of x rows.
-  constexpr int64_t kGroup = 16;
+  // Split the output rows in groups (multiples of the kernels' 4-row tile and 32-row packed panel)
+  // across threads, so each thread streams a disjoint slice of the weight once per block of x rows.
+  const int64_t kGroup = n_rows >= 16 ? 64 : 16;
   const int64_t n_groups = (w.n_out + kGroup - 1) / kGroup;
   global_pool().parallel_for(
       n_groups,
