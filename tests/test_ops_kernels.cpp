@@ -12,6 +12,7 @@
 #include "core/dtype.h"
 #include "core/thread_pool.h"
 #include "ops/attention.h"
+#include "ops/basic.h"
 #include "ops/lightning.h"
 #include "ops/matmul.h"
 #include "ops/moe.h"
@@ -230,6 +231,25 @@ TEST(OpsKernels, MoeMatchesReference) {
         for (int64_t c = 0; c < hidden; ++c) ref[size_t(t * hidden + c)] += wts[size_t(t * top_k + k)] * y[size_t(c)];
       }
     for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], ref[i], 1e-4) << "T " << T << " i " << i;
+  }
+}
+
+}  // namespace
+}  // namespace mm
+
+namespace mm {
+namespace {
+
+TEST(OpsKernels, FusedNormGateMatchesUnfused) {
+  set_global_threads(2);
+  for (int64_t rows : {1, 3, 70}) {
+    const int64_t n = 1031;  // rows * n crosses the threading threshold for 70 rows
+    auto x = random_vec(size_t(rows * n), 1), w = random_vec(size_t(n), 2), g = random_vec(size_t(rows * n), 3, -4, 4);
+    std::vector<float> fused(x.size()), ref(x.size()), gate = g;
+    rms_norm_sigmoid_gate(x.data(), w.data(), rows, n, 1e-6, g.data(), fused.data());
+    rms_norm(x.data(), w.data(), rows, n, 1e-6, ref.data());
+    sigmoid_inplace(gate.data(), rows * n);
+    for (size_t i = 0; i < ref.size(); ++i) ASSERT_FLOAT_EQ(fused[i], ref[i] * gate[i]);
   }
 }
 
