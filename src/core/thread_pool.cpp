@@ -1,6 +1,5 @@
 #include "core/thread_pool.h"
 
-#include <chrono>
 #include <fstream>
 #include <memory>
 #include <set>
@@ -77,20 +76,6 @@ void ThreadPool::worker(int index) {
   uint64_t seen = 0;
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
-    // Decode issues a parallel region every few hundred microseconds; spinning briefly before
-    // sleeping saves the futex wake-up (tens of microseconds, far more on a loaded machine) without
-    // holding a core for long when the pool is idle.
-    if (!stop_ && generation_ == seen) {
-      lk.unlock();
-      const auto t_end = std::chrono::steady_clock::now() + std::chrono::microseconds(100);
-      for (int i = 1; generation_.load(std::memory_order_acquire) == seen && !stop_.load(std::memory_order_relaxed); ++i) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-        if (i % 64 == 0 && std::chrono::steady_clock::now() > t_end) break;
-      }
-      lk.lock();
-    }
     cv_work_.wait(lk, [&] { return stop_ || generation_ != seen; });
     if (stop_) return;
     seen = generation_;

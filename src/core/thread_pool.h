@@ -39,8 +39,8 @@ class ThreadPool {
   std::atomic<int64_t> next_chunk_{0};
   int64_t done_chunks_ = 0;
   int active_ = 0;
-  std::atomic<uint64_t> generation_{0};  // written under mu_, peeked at without it while spinning
-  std::atomic<bool> stop_{false};
+  uint64_t generation_ = 0;
+  bool stop_ = false;
   bool busy_ = false;
 };
 
