@@ -23,6 +23,7 @@ using VF = hn::Vec<DF>;
 
 // Loaders: N consecutive weights at element k of a row, widened to f32 lanes.
 struct LoadF32 {
+  static constexpr int kBytes = 4;
   static constexpr bool kScaled = false;
   static VF load(DF d, const uint8_t* row, int64_t k) { return hn::LoadU(d, reinterpret_cast<const float*>(row) + k); }
   static float scalar(const uint8_t* row, int64_t k) {
@@ -33,6 +34,7 @@ struct LoadF32 {
 };
 
 struct LoadBF16 {
+  static constexpr int kBytes = 2;
   static constexpr bool kScaled = false;
   // bf16 is the top half of an f32: widen to u32 and shift, exact.
   static VF load(DF d, const uint8_t* row, int64_t k) {
@@ -49,6 +51,7 @@ struct LoadBF16 {
 };
 
 struct LoadF16 {
+  static constexpr int kBytes = 2;
   static constexpr bool kScaled = false;
   static VF load(DF d, const uint8_t* row, int64_t k) {
     const hn::Rebind<hwy::float16_t, DF> dh;
@@ -62,6 +65,7 @@ struct LoadF16 {
 };
 
 struct LoadF8 {
+  static constexpr int kBytes = 1;
   static constexpr bool kScaled = true;
   // e4m3fn -> f32 without a table: put exponent+mantissa at f32 bit 20 and rescale by 2^(127-7).
   // Normals land exactly; e4m3 subnormals become f32 subnormals that the multiply makes exact too.
@@ -78,6 +82,8 @@ struct LoadF8 {
   static float scalar(const uint8_t* row, int64_t k) { return fp8_e4m3_to_f32(row[k]); }
 };
 
+constexpr int64_t kPrefetchAhead = 768;
+
 // R x rows against NW B rows over n elements; out[r * NW + j].
 template <int R, int NW, class L>
 HWY_INLINE void micro(const float* HWY_RESTRICT x, int64_t ldx, const uint8_t* const* wr, const float* const* sr,
@@ -91,6 +97,9 @@ HWY_INLINE void micro(const float* HWY_RESTRICT x, int64_t ldx, const uint8_t* c
   for (; k + N <= n; k += N) {
     VF w[NW];
     for (int j = 0; j < NW; ++j) {
+      // NW rows are NW concurrent streams, each only one row long: hardware prefetchers train too
+      // late on such short streams, so ask for the bytes kAhead further along explicitly.
+      __builtin_prefetch(wr[j] + k * L::kBytes + kPrefetchAhead);
       w[j] = L::load(d, wr[j], k);
       if constexpr (L::kScaled)
         if (sr[j]) w[j] = hn::Mul(w[j], hn::Set(d, sr[j][k / bk]));  // bk % N == 0: one scale per vector
@@ -113,6 +122,55 @@ HWY_INLINE void micro(const float* HWY_RESTRICT x, int64_t ldx, const uint8_t* c
     }
 }
 
+// R x rows against ONE B row, two vectors per step: the weight is read as a single sequential stream
+// (what the hardware prefetchers follow best), used for decode's 1..4 x rows.
+template <int R, class L>
+HWY_INLINE void micro_stream(const float* HWY_RESTRICT x, int64_t ldx, const uint8_t* wr, const float* sr,
+                             int64_t bk, int64_t n, float* out) {
+  const DF d;
+  const int64_t N = int64_t(hn::Lanes(d));
+  VF a0[R], a1[R];
+  for (int r = 0; r < R; ++r) a0[r] = a1[r] = hn::Zero(d);
+  int64_t k = 0;
+  for (; k + 2 * N <= n; k += 2 * N) {
+    __builtin_prefetch(wr + k * L::kBytes + kPrefetchAhead);
+    VF w0 = L::load(d, wr, k), w1 = L::load(d, wr, k + N);
+    if constexpr (L::kScaled)
+      if (sr) w0 = hn::Mul(w0, hn::Set(d, sr[k / bk])), w1 = hn::Mul(w1, hn::Set(d, sr[(k + N) / bk]));
+    for (int r = 0; r < R; ++r) {
+      a0[r] = hn::MulAdd(hn::LoadU(d, x + r * ldx + k), w0, a0[r]);
+      a1[r] = hn::MulAdd(hn::LoadU(d, x + r * ldx + k + N), w1, a1[r]);
+    }
+  }
+  for (; k + N <= n; k += N) {
+    VF w0 = L::load(d, wr, k);
+    if constexpr (L::kScaled)
+      if (sr) w0 = hn::Mul(w0, hn::Set(d, sr[k / bk]));
+    for (int r = 0; r < R; ++r) a0[r] = hn::MulAdd(hn::LoadU(d, x + r * ldx + k), w0, a0[r]);
+  }
+  for (int r = 0; r < R; ++r) {
+    float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(a0[r], a1[r])));
+    for (int64_t kk = k; kk < n; ++kk) {
+      float wv = L::scalar(wr, kk);
+      if constexpr (L::kScaled)
+        if (sr) wv *= sr[kk / bk];
+      s += x[r * ldx + kk] * wv;
+    }
+    out[r] = s;
+  }
+}
+
+template <class L>
+HWY_INLINE void micro_stream_rows(int r, const float* x, int64_t ldx, const uint8_t* wr, const float* sr, int64_t bk,
+                                  int64_t n, float* out) {
+  switch (r) {
+    case 1: micro_stream<1, L>(x, ldx, wr, sr, bk, n, out); break;
+    case 2: micro_stream<2, L>(x, ldx, wr, sr, bk, n, out); break;
+    case 3: micro_stream<3, L>(x, ldx, wr, sr, bk, n, out); break;
+    default: micro_stream<4, L>(x, ldx, wr, sr, bk, n, out); break;
+  }
+}
+
 template <int NW, class L>
 HWY_INLINE void micro_rows(int r, const float* x, int64_t ldx, const uint8_t* const* wr, const float* const* sr,
                            int64_t bk, int64_t n, float* out) {
@@ -131,6 +189,19 @@ void gemm_typed(const float* x, int64_t ldx, int64_t n_rows, const GemmB& b, int
   const int64_t n_kb = b.scale_bk > 0 ? (n + b.scale_bk - 1) / b.scale_bk : 0;
   // Block of x rows kept hot in L2 (~256 KiB) while every B row group of [o0, o1) passes over it.
   const int64_t tb = std::clamp<int64_t>((int64_t(1) << 16) / std::max<int64_t>(n, 1) / 4 * 4, 4, 64);
+  if (n_rows <= 4) {
+    for (int64_t o = o0; o < o1; ++o) {
+      const uint8_t* wr = b.data + size_t(o) * b.row_bytes;
+      const float* sr = b.scale ? b.scale + (o / b.scale_bn) * n_kb : nullptr;
+      float out[4];
+      micro_stream_rows<L>(int(n_rows), x, ldx, wr, sr, b.scale_bk, n, out);
+      for (int64_t i = 0; i < n_rows; ++i) {
+        float& dst = y[i * ldy + o];
+        dst = accumulate ? dst + out[i] : out[i];
+      }
+    }
+    return;
+  }
   for (int64_t t0 = 0; t0 < n_rows; t0 += tb) {
     const int64_t t1 = std::min(n_rows, t0 + tb);
     for (int64_t o = o0; o < o1;) {
