@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "core/mapped_file.h"
+
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -159,8 +161,9 @@ DecodeResult run_decode(Model& model, int64_t ctx, int64_t n, std::vector<float>
 }
 
 int run_bench(int argc, char** argv) {
-  Args args(argc, argv, {"json", "membw"});
-  args.check_known({"model", "p", "n", "depth", "threads", "reps", "json", "membw"});
+  Args args(argc, argv, {"json", "membw", "no-mmap"});
+  args.check_known({"model", "p", "n", "depth", "threads", "reps", "json", "membw", "no-mmap"});
+  if (args.has("no-mmap")) set_load_mode(LoadMode::Load);
   set_global_threads(int(args.i64("threads", 0)));
   const int n_threads = global_pool().n_threads();
   const bool json = args.has("json");

@@ -21,7 +21,16 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  bool anonymous_ = false;  // data_ is our own allocation (LoadMode::Load)
 };
+
+// How weight files are brought into memory. Mmap (default): pages come from the page cache on demand
+// (4 KiB pages). Load: read into anonymous memory aligned to 2 MiB and advised for transparent huge
+// pages, which lets decode stream weights closer to the memory bandwidth (fewer TLB misses) at the cost
+// of reading the whole file at load time. Set once by the frontend (--no-mmap).
+enum class LoadMode { Mmap, Load };
+void set_load_mode(LoadMode m);
+LoadMode load_mode();
 
 // Reads a whole (small) file into a string; throws mm::Error naming the path on failure.
 std::string read_text_file(const std::string& path);
