@@ -1,0 +1,96 @@
+// MiniMax chat formats without a Jinja engine: prompt rendering for MiniMax-Text-01 / M1 and MiniMax-M2
+// (docs: architecture.md §7.2, §7.3) and incremental parsers for the model's output (reasoning, content,
+// tool calls).
+//
+// Rendering follows the released chat templates character for character where they define the output
+// (M1: tokenizer_config.json of MiniMax-AI/MiniMax-M1; M2: chat_template.jinja of MiniMax-M2). Choices
+// made where the templates are silent or cannot take OpenAI-style input are documented in chat_render.cpp.
+//
+// JSON inside prompts (tool definitions, tool-call arguments) is written the way the templates' `tojson`
+// filter writes it, i.e. Python json.dumps(ensure_ascii=False): ", " and ": " separators, UTF-8 kept.
+// nlohmann::json stores object keys sorted; pass tools as nlohmann::ordered_json to chat_render_ordered
+// to keep the caller's key order (what the reference templates print).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace mm {
+
+enum class ChatFormat { Text01, M2 };  // Text01 covers MiniMax-Text-01 and MiniMax-M1
+
+struct ToolCall {
+  std::string id{};
+  std::string name{};
+  std::string arguments{};  // JSON object text
+};
+
+struct ChatMessage {
+  std::string role{};               // system | user | assistant | tool
+  std::string content{};
+  std::string reasoning_content{};  // assistant only
+  std::vector<ToolCall> tool_calls{};
+  std::string tool_call_id{}, name{};  // tool results
+};
+
+// Parses an OpenAI-style messages array (content string, null or a list of text parts; tool_calls with
+// function.arguments as a JSON string or object; "developer" is taken as "system"). A tool message whose
+// content parts carry a "name" each (the M1 function-call guide's form) becomes one tool message per part.
+// Throws mm::Error (src/core/error.h) with a clear message on bad input.
+std::vector<ChatMessage> chat_messages_from_json(const nlohmann::json& messages);
+
+// Renders the prompt text. tools: null, or an array of {"type":"function","function":{...}} or of bare
+// function objects {name, description, parameters}. Throws mm::Error on malformed tools or tool-call
+// arguments that are not a JSON object.
+std::string chat_render(ChatFormat fmt, const std::vector<ChatMessage>& msgs, const nlohmann::json& tools,
+                        bool add_generation_prompt = true);
+// Same, keeping the key order of the tool definitions as given.
+std::string chat_render_ordered(ChatFormat fmt, const std::vector<ChatMessage>& msgs,
+                                const nlohmann::ordered_json& tools, bool add_generation_prompt = true);
+
+struct ChatEvent {
+  enum Kind { Reasoning, Content, ToolCall } kind;
+  std::string text;  // Reasoning / Content delta
+  mm::ToolCall call; // ToolCall: complete call
+};
+
+// Incremental parser of generated text. Feed arbitrary text deltas (any byte split, even inside a UTF-8
+// sequence or a tag); a partial tag is held back until it is decided, so it never leaks into a delta.
+//  * Reasoning ends at </think>. starts_in_reasoning = true for M2 (the prompt opened <think>); a leading
+//    <think> in that mode is swallowed (M2.5 emits both tags). In content mode <think> enters reasoning.
+//  * Tool calls: Text01 <tool_calls>...</tool_calls> (one JSON object per line), M2 <minimax:tool_call>
+//    blocks. A block is emitted when it closes; a malformed or unclosed block comes back as content.
+//  * Newlines that only format the output around tags are dropped: newlines at the start of a reasoning
+//    section, at the end of reasoning before </think>, at the start of content after </think> or after a
+//    tool-call block, and at the end of content before <think> or a tool-call block. So rendering a parsed
+//    M2 turn again gives back the model's text.
+// Never throws on any input. Tool-call ids are "call_" + 16 hex digits, a deterministic function of
+// id_seed and the call index; id_seed 0 picks a random seed.
+class ChatOutputParser {
+ public:
+  ChatOutputParser(ChatFormat fmt, const nlohmann::json& tools, bool starts_in_reasoning, uint64_t id_seed = 0);
+  ~ChatOutputParser();
+  ChatOutputParser(ChatOutputParser&&) noexcept;
+  ChatOutputParser& operator=(ChatOutputParser&&) noexcept;
+
+  std::vector<ChatEvent> feed(std::string_view delta);
+  std::vector<ChatEvent> finish();
+  // feed(text) + finish() in one call, events of the same kind merged.
+  std::vector<ChatEvent> parse_all(std::string_view text);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Helpers shared by the chat sources and useful to callers.
+// Python json.dumps(x, ensure_ascii=False) text of a JSON value (invalid UTF-8 replaced by U+FFFD).
+std::string chat_json_dumps(const nlohmann::ordered_json& value);
+// The function objects of a tools list (unwraps {"type":"function","function":{...}}); throws mm::Error.
+std::vector<nlohmann::ordered_json> chat_tool_functions(const nlohmann::ordered_json& tools);
+
+}  // namespace mm

@@ -1,0 +1,69 @@
+// Hugging Face tokenizer.json byte-level BPE: exact encode / decode as the `tokenizers` library
+// computes them (encode with add_special_tokens=False; nothing is ever prepended or appended).
+//
+// Pipeline of encode(): added tokens are split off first (leftmost, longest match; special ones only
+// when parse_special), the text between them is normalized, pre-tokenized and run through BPE.
+//
+// Invalid UTF-8 policy: HF's Rust API only accepts valid UTF-8 strings. encode() accepts any bytes
+// and first replaces each maximal invalid subsequence with U+FFFD (as String::from_utf8_lossy
+// does), then proceeds as for valid text. decode() likewise returns valid UTF-8, replacing byte
+// sequences that do not form characters with U+FFFD.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mm {
+
+class ThreadPool;
+
+class Tokenizer {
+ public:
+  static std::unique_ptr<Tokenizer> from_file(const std::string& path);  // throws mm::Error
+  static std::unique_ptr<Tokenizer> from_json_string(const std::string& json);
+  ~Tokenizer();
+
+  // parse_special: recognise special added tokens written in the text (HF default); false treats
+  // them as plain text (non-special added tokens are still recognised, as in HF). Thread-safe.
+  std::vector<int32_t> encode(std::string_view text, bool parse_special = true) const;
+  // encode() of each text, spread over the global thread pool (or `pool`).
+  std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts) const;
+  std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts, ThreadPool& pool) const;
+  // Throws mm::Error on an id outside [0, vocab_size()). Ids inside the range that name no token
+  // (holes in the id space) decode to nothing, as in HF.
+  std::string decode(std::span<const int32_t> ids, bool skip_special = false) const;
+
+  int32_t vocab_size() const;  // max id + 1 over vocab and added tokens
+  std::optional<int32_t> token_to_id(std::string_view token) const;  // vocab or added token
+  std::string id_to_token(int32_t id) const;  // raw token string ("" for a hole); throws if out of range
+  bool is_special(int32_t id) const;
+
+  struct Impl;
+
+ private:
+  friend class StreamDecoder;
+  explicit Tokenizer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Incremental detokenizer: push ids one at a time and get back only whole characters. Bytes of an
+// incomplete UTF-8 character are held until completed; flush() emits U+FFFD for a dangling one.
+// Concatenating every push() and the final flush() gives exactly decode(all ids).
+class StreamDecoder {
+ public:
+  explicit StreamDecoder(const Tokenizer& tok, bool skip_special = false);
+  std::string push(int32_t id);  // the newly completed text (valid UTF-8, possibly empty)
+  std::string flush();
+
+ private:
+  const Tokenizer& tok_;
+  bool skip_special_;
+  bool first_ = true;
+  std::string pending_;
+};
+
+}  // namespace mm
