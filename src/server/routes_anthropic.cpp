@@ -134,7 +134,8 @@ Prepared prepare(ServerContext& ctx, const json& body, bool for_generation) {
   bool none = false;
   std::string only;
   Prepared p;
-  p.tools = select_tools(to_openai_tools(body, none, only), none, only);
+  json tools = to_openai_tools(body, none, only);  // sets none / only
+  p.tools = select_tools(tools, none, only);
   p.req.prompt = ctx.tok.encode(chat_render(ctx.format, msgs, p.tools));
   if (!for_generation) return p;
   parse_sampling(body, p.req);
