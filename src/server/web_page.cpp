@@ -1,5 +1,6 @@
 // The chat page served at GET /: plain HTML + JS, no build step. It streams /v1/chat/completions and
-// shows reasoning (reasoning_content) apart from the answer. `/?q=TEXT` sends TEXT on load (used by tests).
+// shows reasoning (reasoning_content) apart from the answer. `/?q=TEXT` sends TEXT on load
+// (used by tests; `temperature` and `max_tokens` may be given the same way).
 #include "server/routes.h"
 
 namespace mm::server {
@@ -129,8 +130,9 @@ document.getElementById("form").addEventListener("submit", (e) => {
 input.addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); document.getElementById("form").requestSubmit(); }
 });
-const q = new URLSearchParams(location.search).get("q");
-if (q) send(q);
+const params = new URLSearchParams(location.search);
+for (const k of ["temperature", "max_tokens"]) if (params.get(k) !== null) document.getElementById(k).value = params.get(k);
+if (params.get("q")) send(params.get("q"));
 </script>
 </body>
 </html>
