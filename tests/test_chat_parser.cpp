@@ -131,6 +131,11 @@ std::vector<Sample> samples() {
                {R("r"), C("text <tool_calls>\n{bad json}\n</tool_calls> after")}, false});
   s.push_back({ChatFormat::Text01, false, "<think>abc", {R("abc")}});
   s.push_back({ChatFormat::Text01, false, "x<tool_calls>\n{\"name\":", {C("x<tool_calls>\n{\"name\":")}, false});
+  // Text-01 told to start in reasoning (prompt ended in <think>): split at </think> without an opening tag.
+  s.push_back({ChatFormat::Text01, true, "\nreason\n</think>\nanswer", {R("reason"), C("answer")}});
+  // M2: an invoke without a name is malformed.
+  s.push_back({ChatFormat::M2, false, "a\n\n<minimax:tool_call><invoke></invoke></minimax:tool_call>",
+               {C("a\n\n<minimax:tool_call><invoke></invoke></minimax:tool_call>")}, false});
   return s;
 }
 

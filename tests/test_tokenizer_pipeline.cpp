@@ -2,10 +2,13 @@
 // files whose expected ids follow from HF's documented semantics.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <random>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <utf8proc.h>
 
 #include "core/error.h"
 #include "tokenizer/regex.h"
@@ -155,6 +158,42 @@ TEST(TokenizerPipeline, RegexWhitespaceIsUnicodeWhiteSpace) {
   cls.find_all("\xC2\x85" "a-", m);
   ASSERT_EQ(m.size(), 1u);
   EXPECT_EQ(m[0].first, 3u);
+}
+
+}  // namespace
+
+namespace {
+
+std::string utf8proc_whole(const std::string& s, mm::tok::NormForm form) {
+  // Reference: utf8proc over the whole string at once.
+  utf8proc_uint8_t* (*fn)(const utf8proc_uint8_t*) = nullptr;
+  switch (form) {
+    case mm::tok::NormForm::nfc: fn = utf8proc_NFC; break;
+    case mm::tok::NormForm::nfd: fn = utf8proc_NFD; break;
+    case mm::tok::NormForm::nfkc: fn = utf8proc_NFKC; break;
+    case mm::tok::NormForm::nfkd: fn = utf8proc_NFKD; break;
+  }
+  utf8proc_uint8_t* r = fn(reinterpret_cast<const utf8proc_uint8_t*>(s.c_str()));
+  std::string out(reinterpret_cast<char*>(r));
+  std::free(r);
+  return out;
+}
+
+TEST(TokenizerPipeline, ChunkedNormalizationEqualsWholeString) {
+  // normalize() only hands the stretches around non-Latin characters to utf8proc; it must agree
+  // with normalizing everything at once.
+  const std::vector<uint32_t> pool = {'a', 'e', ' ', 'A', 0xA0, 0xE9, 0xC5, 0x212B, 0x2000, 0x300, 0x301, 0x327,
+                                      0x1E0A, 0x323, 0x307, 0x1100, 0x1161, 0x11A8, 0xAC00, 0xF900, 0xFB01, 0x2460,
+                                      0x0B47, 0x0B3E, 0x3099, 0x304B, 0xB2, 0x132};
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<size_t> pick(0, pool.size() - 1), len(0, 12);
+  for (int i = 0; i < 4000; ++i) {
+    std::string s;
+    size_t n = len(rng);
+    for (size_t k = 0; k < n; ++k) mm::tok::append_utf8(s, pool[pick(rng)]);
+    for (auto form : {mm::tok::NormForm::nfc, mm::tok::NormForm::nfd, mm::tok::NormForm::nfkc, mm::tok::NormForm::nfkd})
+      ASSERT_EQ(mm::tok::normalize(s, form), utf8proc_whole(s, form)) << i << " form " << static_cast<int>(form);
+  }
 }
 
 }  // namespace

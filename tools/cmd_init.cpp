@@ -1,5 +1,6 @@
 // `minimax init`: writes a random-weight model in the Hugging Face release layout (config.json +
 // safetensors), at any shape, fast enough for multi-GB benchmark models.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -57,6 +58,33 @@ void fill_tensor(const Filler& f, DType dt, uint8_t* dst, size_t n_bytes) {
       1 << 16);
 }
 
+// float8 e4m3fn, round to nearest even, saturating at ±448 (no infinities; NaN stays NaN).
+uint8_t f32_to_fp8_e4m3(float f) {
+  const uint8_t sign = std::signbit(f) ? 0x80 : 0x00;
+  const float a = std::fabs(f);
+  if (std::isnan(f)) return uint8_t(sign | 0x7f);
+  if (a >= 448.0f) return uint8_t(sign | 0x7e);
+  if (a < 0.015625f) {  // below the smallest normal 2^-6: subnormal steps of 2^-9 (code 8 = 2^-6)
+    return uint8_t(sign | uint8_t(std::nearbyint(a * 512.0f)));
+  }
+  int ex = 0;
+  std::frexp(a, &ex);                   // a = fr · 2^ex, fr in [0.5, 1)
+  int e = ex - 1;                       // a = 1.m · 2^e
+  float q = std::nearbyint(std::ldexp(a, 3 - e));  // 8..16: 1.m with 3 mantissa bits, times 8
+  if (q >= 16.0f) q = 8.0f, e += 1;
+  const int code = ((e + 7) << 3) | (int(q) - 8);
+  return uint8_t(sign | std::min(code, 0x7e));  // 0x7f is NaN: saturate to 448
+}
+
+// fp8 block scales of one weight: a power of two near `a / 448` times (8 + m) / 16, m in 0..7, per
+// 128x128 block. Both factors have <= 4 significant bits, as do e4m3 values, so every dequantised
+// weight is exactly representable in bf16 (a bf16 copy holds identical numbers).
+float fp8_block_scale(uint64_t key, float a, int64_t block) {
+  const float base = std::ldexp(1.0f, int(std::lround(std::log2(double(a) / 448.0))));
+  const uint64_t m = hash_name(std::to_string(block), key) % 8;
+  return base * float(8 + m) / 16.0f;
+}
+
 nlohmann::ordered_json make_config(const Args& a, bool m2) {
   const int64_t layers = a.i64("layers", m2 ? 4 : 8);
   const int64_t heads = a.i64("heads", m2 ? 8 : 4);
@@ -87,6 +115,13 @@ nlohmann::ordered_json make_config(const Args& a, bool m2) {
     c["scoring_func"] = "sigmoid";
     c["use_routing_bias"] = true;
     c["use_mtp"] = false;
+    if (a.str("dtype", "bf16") == "fp8") {
+      c["quantization_config"] = {{"quant_method", "fp8"},
+                                  {"fmt", "float8_e4m3fn"},
+                                  {"activation_scheme", "dynamic"},
+                                  {"weight_block_size", {128, 128}},
+                                  {"modules_to_not_convert", {"gate", "e_score_correction_bias", "lm_head"}}};
+    }
   } else {
     const int64_t every = a.i64("softmax-every", 8);
     if (every <= 0) throw Error("--softmax-every must be positive");
@@ -103,8 +138,33 @@ nlohmann::ordered_json make_config(const Args& a, bool m2) {
     c["rope_theta"] = 10000000.0;
     c["block_size"] = a.i64("block-size", 256);
   }
-  c["torch_dtype"] = a.str("dtype", "bf16") == "f32" ? "float32" : "bfloat16";
+  c["torch_dtype"] = a.str("dtype", "bf16") == "f32" ? "float32" : "bfloat16";  // fp8: bf16 + quantization_config
   return c;
+}
+
+// An F8_E4M3 weight (codes spread over the whole e4m3 range, ±448 and subnormals included) and its F32
+// `weight_scale_inv` [ceil(N/bn), ceil(K/bk)], together uniform in about [-a, a] like the bf16 weights.
+void add_fp8_weight(std::vector<TensorToWrite>& tensors, const TensorSpec& s, const Filler& f, const ModelConfig& cfg) {
+  MM_CHECK(s.shape.size() == 2, s.name);
+  const Filler codes{f.key, 0.0f, 448.0f};
+  tensors.push_back({s.name, DType::F8_E4M3, s.shape, [codes](uint8_t* d, size_t n) {
+                       global_pool().parallel_for(
+                           int64_t(n),
+                           [&](int64_t b, int64_t e, int) {
+                             for (int64_t i = b; i < e; ++i) d[i] = f32_to_fp8_e4m3(codes.at(uint64_t(i)));
+                           },
+                           1 << 16);
+                     }});
+  const int64_t rows = (s.shape[0] + cfg.fp8_block_n - 1) / cfg.fp8_block_n;
+  const int64_t cols = (s.shape[1] + cfg.fp8_block_k - 1) / cfg.fp8_block_k;
+  const uint64_t key = hash_name(s.name + "_scale_inv", f.key);
+  const float a = f.a;
+  tensors.push_back({s.name + "_scale_inv", DType::F32, {rows, cols}, [key, a](uint8_t* d, size_t n) {
+                       for (size_t i = 0; i < n / 4; ++i) {
+                         float v = fp8_block_scale(key, a, int64_t(i));
+                         std::memcpy(d + i * 4, &v, 4);
+                       }
+                     }});
 }
 
 int run_init(int argc, char** argv) {
@@ -117,10 +177,12 @@ int run_init(int argc, char** argv) {
   if (like != "text-01" && like != "m2") throw Error("--like must be text-01 or m2");
   const std::string dts = args.str("dtype", "bf16");
   DType dt;
-  if (dts == "bf16") dt = DType::BF16;
+  const bool fp8 = dts == "fp8";  // the M2 release layout: fp8 projections + f32 128x128 block scales
+  if (dts == "bf16" || fp8) dt = DType::BF16;
   else if (dts == "f32") dt = DType::F32;
   else if (dts == "f16") dt = DType::F16;
-  else throw Error("--dtype must be bf16, f16 or f32");
+  else throw Error("--dtype must be bf16, f16, f32 or fp8 (fp8: --like m2 only)");
+  if (fp8 && like != "m2") throw Error("--dtype fp8 is only available with --like m2 (the M2 release format)");
   const fs::path out = args.required("out");
   const uint64_t seed = uint64_t(args.i64("seed", 0));
 
@@ -134,6 +196,10 @@ int run_init(int argc, char** argv) {
       case TensorRole::Norm: f.center = 1.0f, f.a = 0.1f; break;
       case TensorRole::Embedding: f.a = 1.0f; break;
       default: f.a = float(std::sqrt(3.0 / double(fan_in)));  // unit-variance outputs
+    }
+    if (fp8 && (s.role == TensorRole::Dense || s.role == TensorRole::Expert)) {
+      add_fp8_weight(tensors, s, f, cfg);
+      continue;
     }
     DType tdt = s.role == TensorRole::Norm ? (dt == DType::F16 ? DType::F32 : dt) : dt;
     tensors.push_back({s.name, tdt, s.shape, [f, tdt](uint8_t* d, size_t n) { fill_tensor(f, tdt, d, n); }});
@@ -154,7 +220,7 @@ int run_init(int argc, char** argv) {
   return 0;
 }
 
-const Register reg{"init", "write a random-weight model: --like text-01|m2 --out DIR [--seed S] [shape flags]", run_init};
+const Register reg{"init", "write a random-weight model: --like text-01|m2 --out DIR [--seed S] [--dtype bf16|f16|f32|fp8] [shape flags]", run_init};
 
 }  // namespace
 

@@ -10,6 +10,7 @@
 #include "model/model.h"
 #include "sampling/sampler.h"
 #include "tools/commands.h"
+#include "tools/text_gen.h"
 
 namespace mm::cli {
 
@@ -75,23 +76,43 @@ int run_logits(int argc, char** argv) {
   return 0;
 }
 
+// generate --prompt: raw text in (no chat template), text streamed out; stops at end-of-message.
+int generate_text(const Args& args) {
+  const std::string model_path = args.required("model");
+  auto model = load_model(model_path);
+  auto tok = load_tokenizer_for(model_path, args.str("tokenizer"));
+  const int64_t n_new = args.i64("n", 16);
+  if (n_new < 0) throw Error("-n must be >= 0");
+  Sampler sampler(sampling_from(args));
+  auto seq = model->new_sequence(args.i64("ctx-size", 0));
+  std::vector<int32_t> stop;
+  if (!args.has("ignore-eos")) stop = stop_token_ids(model->config(), *tok);
+  const bool json = args.has("json");
+  StreamDecoder dec(*tok);
+  std::string text;
+  auto out = generate_tokens(*model, *seq, tok->encode(args.str("prompt")), n_new, sampler, stop, [&](int32_t id) {
+    std::string d = dec.push(id);
+    text += d;
+    if (!json) std::fputs(d.c_str(), stdout), std::fflush(stdout);
+  });
+  std::string tail = dec.flush();
+  text += tail;
+  if (json) std::printf("%s\n", nlohmann::json{{"ids", out}, {"text", text}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  else std::printf("%s\n", tail.c_str());
+  return 0;
+}
+
 int run_generate(int argc, char** argv) {
-  Args args(argc, argv, {"json", "stop-eos"});
-  args.check_known({"model", "ids", "n", "temp", "seed", "top-k", "top-p", "min-p", "repeat-penalty", "threads",
-                    "json", "stop-eos", "ctx-size"});
+  Args args(argc, argv, {"json", "stop-eos", "ignore-eos"});
+  args.check_known({"model", "ids", "prompt", "tokenizer", "n", "temp", "seed", "top-k", "top-p", "min-p",
+                    "repeat-penalty", "threads", "json", "stop-eos", "ignore-eos", "ctx-size"});
   set_global_threads(int(args.i64("threads", 0)));
+  if (args.has("prompt") == args.has("ids")) throw Error("give exactly one of --ids or --prompt");
+  if (args.has("prompt")) return generate_text(args);
   auto ids = to_ids(args.i64_list("ids"));
   const int64_t n_new = args.i64("n", 16);
   if (n_new < 0) throw Error("-n must be >= 0");
-  SamplingParams sp;
-  sp.temperature = float(args.f64("temp", 0.0));
-  sp.seed = uint64_t(args.i64("seed", 0));
-  sp.top_k = args.i64("top-k", 0);
-  sp.top_p = float(args.f64("top-p", 1.0));
-  sp.min_p = float(args.f64("min-p", 0.0));
-  sp.repetition_penalty = float(args.f64("repeat-penalty", 1.0));
-  if (sp.top_p <= 0 || sp.top_p > 1) throw Error("--top-p must be in (0, 1]");
-  if (sp.top_k < 0) throw Error("--top-k must be >= 0");
+  SamplingParams sp = sampling_from(args);
   auto model = load_model(args.required("model"));
   const auto& cfg = model->config();
   auto seq = model->new_sequence(args.i64("ctx-size", 0));
@@ -122,7 +143,7 @@ int run_generate(int argc, char** argv) {
 }
 
 const Register reg_logits{"logits", "print logits for token ids: --model PATH --ids 1,2,3 [--prefill N]", run_logits};
-const Register reg_generate{"generate", "generate token ids: --model PATH --ids 1,2,3 -n 16 [--temp T] [--json]",
+const Register reg_generate{"generate", "generate: --model PATH (--ids 1,2,3 | --prompt TEXT) -n 16 [--temp T] [--json]",
                             run_generate};
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "io/gguf.h"
 #include "io/safetensors.h"
 
 namespace mm {
@@ -11,7 +12,7 @@ namespace fs = std::filesystem;
 HfCheckpoint load_checkpoint(const std::string& path, bool need_weights) {
   if (!fs::exists(path)) throw Error("model path " + path + " does not exist");
   if (fs::is_regular_file(path) && path.size() > 5 && path.substr(path.size() - 5) == ".gguf")
-    throw Error("GGUF files are not supported by this build yet: " + path);
+    return load_gguf_as_hf(path);
   if (!fs::is_directory(path)) throw Error("model path " + path + " is neither a folder nor a .gguf file");
   HfCheckpoint ck;
   std::string cfg = (fs::path(path) / "config.json").string();

@@ -43,11 +43,17 @@ class TensorStore {
   // Used by the loaders.
   void add(TensorInfo t);
   void keep_file(std::shared_ptr<MappedFile> f) { files_.push_back(std::move(f)); }
+  // Memory owned by the store (e.g. tensors converted at load time); returns its data pointer.
+  uint8_t* keep_buffer(size_t n_bytes) {
+    buffers_.push_back(std::make_unique<uint8_t[]>(n_bytes));
+    return buffers_.back().get();
+  }
   void set_source(std::string s) { source_ = std::move(s); }
 
  private:
   std::map<std::string, TensorInfo> tensors_;
   std::vector<std::shared_ptr<MappedFile>> files_;
+  std::vector<std::unique_ptr<uint8_t[]>> buffers_;
   std::string source_;
 };
 

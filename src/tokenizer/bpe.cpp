@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 #include <nlohmann/json.hpp>
 
@@ -85,6 +86,7 @@ Bpe::Bpe(const json& model, bool byte_level) : byte_level_(byte_level) {
     add_merge(ia->second, ib->second, rank++, iab->second);
   }
   cache_ = std::make_unique<Shard[]>(kShards);
+  for (size_t i = 0; i < kShards; ++i) cache_[i].slots.resize(kSlotsPerShard);
 }
 
 void Bpe::add_merge(int32_t left, int32_t right, int32_t rank, int32_t new_id) {
@@ -213,23 +215,29 @@ void Bpe::merge_word(std::string_view word, BpeScratch& s) const {
 
 void Bpe::encode_word(std::string_view word, std::vector<int32_t>& out, BpeScratch& s) const {
   if (word.empty()) return;
-  const bool cacheable = word.size() <= kMaxCachedWordBytes;
+  const bool cacheable = word.size() <= static_cast<size_t>(kMaxCachedWordBytes);
+  uint64_t hash = 0;
   Shard* shard = nullptr;
+  Slot* slot = nullptr;
   if (cacheable) {
-    shard = &cache_[std::hash<std::string_view>{}(word) % kShards];
+    hash = mix(std::hash<std::string_view>{}(word));
+    shard = &cache_[hash % kShards];
+    slot = &shard->slots[(hash / kShards) % kSlotsPerShard];
     std::lock_guard<std::mutex> lk(shard->mu);
-    auto it = shard->map.find(word);
-    if (it != shard->map.end()) {
-      out.insert(out.end(), it->second.begin(), it->second.end());
+    if (slot->hash == hash && slot->n_bytes == word.size() && std::memcmp(slot->word, word.data(), word.size()) == 0) {
+      out.insert(out.end(), slot->ids, slot->ids + slot->n_ids);
       return;
     }
   }
   merge_word(word, s);
   out.insert(out.end(), s.ids.begin(), s.ids.end());
-  if (cacheable) {
+  if (cacheable && s.ids.size() <= static_cast<size_t>(kMaxCachedIds)) {
     std::lock_guard<std::mutex> lk(shard->mu);
-    if (shard->map.size() >= kShardCapacity) shard->map.clear();
-    shard->map.emplace(std::string(word), s.ids);
+    slot->hash = hash;
+    slot->n_bytes = static_cast<uint8_t>(word.size());
+    slot->n_ids = static_cast<uint8_t>(s.ids.size());
+    std::memcpy(slot->word, word.data(), word.size());
+    std::copy(s.ids.begin(), s.ids.end(), slot->ids);
   }
 }
 

@@ -68,14 +68,22 @@ class Bpe {
   std::vector<MergeSlot> merges_;        // open addressing, power-of-two size
   uint64_t merge_mask_ = 0;
 
-  // Bounded cache of word -> ids, sharded so that batch threads rarely contend. A full shard is
-  // cleared (simple, and the hot words come straight back).
-  static constexpr int kShards = 64;
-  static constexpr size_t kShardCapacity = 4096;
-  static constexpr size_t kMaxCachedWordBytes = 128;
+  // Bounded word -> ids cache: a direct-mapped table of fixed-size slots (no allocation, a new word
+  // simply evicts the slot's previous one), split into shards with a mutex each so batch threads
+  // rarely contend. Long words and words with many ids bypass it; they are rare.
+  static constexpr int kMaxCachedWordBytes = 30;
+  static constexpr int kMaxCachedIds = 8;
+  static constexpr size_t kShards = 64;
+  static constexpr size_t kSlotsPerShard = 1024;
+  struct Slot {
+    uint64_t hash = 0;
+    uint8_t n_bytes = 0, n_ids = 0;  // n_bytes == 0: empty
+    char word[kMaxCachedWordBytes];
+    int32_t ids[kMaxCachedIds];
+  };
   struct Shard {
     std::mutex mu;
-    std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> map;
+    std::vector<Slot> slots;
   };
   std::unique_ptr<Shard[]> cache_;
 };

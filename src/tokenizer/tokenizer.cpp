@@ -111,12 +111,17 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json_string(const std::string& text) 
   }
   if (!j.is_object()) throw Error("tokenizer.json: top level must be an object");
   auto impl = std::make_unique<Impl>();
+  // By reference: json::value() would copy the (large) model object.
+  static const json null_json;
+  auto field = [&](const char* key) -> const json& { return j.contains(key) ? j[key] : null_json; };
   try {
-    impl->normalizer = Normalizer::from_json(j.value("normalizer", json()));
-    impl->pretokenizer = PreTokenizer::from_json(j.value("pre_tokenizer", json()));
-    impl->bpe = std::make_unique<Bpe>(j.value("model", json()), impl->pretokenizer.byte_level());
-    impl->decoder = parse_decoder(j.value("decoder", json()));
-    for (const auto& a : j.value("added_tokens", json::array())) {
+    impl->normalizer = Normalizer::from_json(field("normalizer"));
+    impl->pretokenizer = PreTokenizer::from_json(field("pre_tokenizer"));
+    impl->bpe = std::make_unique<Bpe>(field("model"), impl->pretokenizer.byte_level());
+    impl->decoder = parse_decoder(field("decoder"));
+    const json& added = field("added_tokens");
+    if (!added.is_null() && !added.is_array()) throw Error("tokenizer.json: added_tokens must be an array");
+    for (const auto& a : added.is_null() ? json::array() : added) {
       AddedToken t;
       int64_t id = a.at("id").get<int64_t>();
       if (id < 0 || id > INT32_MAX / 2) throw Error("added token id " + std::to_string(id) + " out of range");

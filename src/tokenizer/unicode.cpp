@@ -2,7 +2,9 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 namespace mm::tok {
 
@@ -39,6 +41,14 @@ bool is_valid_utf8(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   size_t i = 0, n = s.size();
   while (i < n) {
+    // Skip ASCII eight bytes at a time: most text is mostly ASCII.
+    while (i + 8 <= n) {
+      uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      if (w & 0x8080808080808080ULL) break;
+      i += 8;
+    }
+    if (i >= n) break;
     if (p[i] < 0x80) {
       ++i;
       continue;
@@ -112,10 +122,7 @@ bool is_alphanumeric(uint32_t cp) {
          (cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO);
 }
 
-std::string normalize(std::string_view text, NormForm form) {
-  bool ascii = true;
-  for (unsigned char c : text) ascii &= c < 0x80;
-  if (ascii) return std::string(text);  // ASCII is invariant under every normalization form
+static std::string normalize_all(std::string_view text, NormForm form) {
   int options = UTF8PROC_STABLE;
   switch (form) {
     case NormForm::nfc: options |= UTF8PROC_COMPOSE; break;
@@ -131,6 +138,46 @@ std::string normalize(std::string_view text, NormForm form) {
   if (n < 0) return std::string(text);
   std::string out(reinterpret_cast<const char*>(dst), static_cast<size_t>(n));
   std::free(dst);
+  return out;
+}
+
+std::string normalize(std::string_view text, NormForm form) {
+  // For NFC, characters below U+0300 (ASCII, Latin-1, Latin Extended) are unchanged by every form and are
+  // never the second half of a composition, so normalization never reaches back across one. Only
+  // the stretches around characters >= U+0300 go through utf8proc; each stretch starts at the
+  // last such "safe" character before it (which may compose with a following mark) and ends before
+  // the next safe character. The other forms change some Latin-1 characters, so for them only
+  // ASCII is safe.
+  const uint32_t safe_below = form == NormForm::nfc ? 0x300 : 0x80;
+  std::string out;
+  out.reserve(text.size());
+  const size_t n = text.size();
+  size_t done = 0;       // text[0, done) has been emitted
+  size_t last_safe = 0;  // start of the most recent safe character
+  size_t i = 0;
+  while (i < n) {
+    int len = 1;
+    uint32_t cp = static_cast<unsigned char>(text[i]) < 0x80 ? static_cast<unsigned char>(text[i])
+                                                               : decode_utf8(text.data() + i, &len);
+    if (cp < safe_below) {
+      last_safe = i;
+      i += static_cast<size_t>(len);
+      continue;
+    }
+    size_t begin = std::max(done, last_safe);
+    size_t end = i;
+    while (end < n) {
+      int l = 1;
+      uint32_t c = decode_utf8(text.data() + end, &l);
+      if (c < safe_below) break;
+      end += static_cast<size_t>(l);
+    }
+    out.append(text.data() + done, begin - done);
+    out += normalize_all(text.substr(begin, end - begin), form);
+    done = end;
+    i = end;
+  }
+  out.append(text.data() + done, n - done);
   return out;
 }
 

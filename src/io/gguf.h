@@ -1,0 +1,164 @@
+// GGUF files (llama.cpp's single-file model format), version 2 and 3, little-endian.
+//
+// Reading: GgufFile memory-maps the file and validates everything before any use: magic, version,
+// counts, every string and array inside the file, value and tensor types, dimensions, alignment,
+// tensor offsets aligned, inside the file, consistent with type x ne, and not overlapping. A bad file
+// raises mm::Error naming the file (and the key or tensor); nothing is ever read out of bounds.
+//
+// Translation: load_gguf_as_hf() turns a minimax-01 / minimax-m2 GGUF into an HfCheckpoint: an HF
+// dialect config.json and tensors under their HF names and shapes (views into the mapping; stacked
+// experts become per-expert slices).
+//
+// Writing: gguf_write() writes an HF checkpoint as a GGUF with the tensor names, metadata keys and
+// layout of llama.cpp's convert_hf_to_gguf.py, quantising tensors by a type policy.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/dtype.h"
+#include "core/mapped_file.h"
+#include "io/safetensors.h"
+#include "io/tensor_store.h"
+
+namespace mm {
+
+// GGUF metadata value types (numbering from the GGUF specification).
+enum class GgufType : uint32_t {
+  UINT8 = 0, INT8 = 1, UINT16 = 2, INT16 = 3, UINT32 = 4, INT32 = 5, FLOAT32 = 6, BOOL = 7,
+  STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
+};
+const char* gguf_type_name(GgufType t);
+
+// One metadata entry. `value` holds the decoded value: numbers (FLOAT32 widened to double), bools,
+// strings, or a JSON array for ARRAY (elements of `elem_type`; nested arrays are JSON arrays too,
+// their element types are not kept).
+struct GgufKv {
+  std::string key;
+  GgufType type = GgufType::UINT32;
+  GgufType elem_type = GgufType::UINT32;  // ARRAY only
+  nlohmann::json value;
+};
+
+// ggml tensor types as stored in GGUF (numbering from ggml). Returns nullptr for unknown numbers.
+const char* ggml_type_name(uint32_t ggml_type);
+// The mm::DType for a ggml type, false if the engine does not support it.
+bool ggml_type_to_dtype(uint32_t ggml_type, DType* out);
+uint32_t dtype_to_ggml_type(DType t);  // MM_CHECKs that t has a ggml equivalent
+
+struct GgufTensor {
+  std::string name;
+  uint32_t ggml_type = 0;
+  std::vector<int64_t> ne;  // ggml order: fastest dimension first
+  uint64_t offset = 0;      // relative to the data section
+  const uint8_t* data = nullptr;
+  size_t n_bytes = 0;
+  int64_t n_elements() const {
+    int64_t n = 1;
+    for (auto d : ne) n *= d;
+    return n;
+  }
+};
+
+class GgufFile {
+ public:
+  explicit GgufFile(const std::string& path);  // maps and validates; throws mm::Error
+
+  const std::string& path() const { return path_; }
+  uint32_t version() const { return version_; }
+  uint64_t alignment() const { return alignment_; }
+  uint64_t data_offset() const { return data_offset_; }
+  const std::vector<GgufKv>& kvs() const { return kvs_; }  // file order
+  const std::vector<GgufTensor>& tensors() const { return tensors_; }  // file order
+  const GgufKv* find_kv(const std::string& key) const;
+  const GgufTensor* find_tensor(const std::string& name) const;
+  // Typed accessors; throw mm::Error naming file and key if absent (unless a default is given) or
+  // of a non-numeric / non-string type.
+  int64_t get_int(const std::string& key) const;
+  int64_t get_int(const std::string& key, int64_t dflt) const;
+  double get_float(const std::string& key) const;
+  std::string get_string(const std::string& key) const;
+  std::shared_ptr<MappedFile> mapping() const { return file_; }
+
+ private:
+  std::string path_;
+  std::shared_ptr<MappedFile> file_;
+  uint32_t version_ = 0;
+  uint64_t alignment_ = 32;
+  uint64_t data_offset_ = 0;
+  std::vector<GgufKv> kvs_;
+  std::vector<GgufTensor> tensors_;
+};
+
+// The tokenizer arrays a GGUF carries (tokenizer.ggml.*), for building a tokenizer later.
+struct GgufTokenizer {
+  std::string model;  // "gpt2" for byte-level BPE
+  std::string pre;    // pre-tokenizer name, e.g. "qwen2"
+  std::vector<std::string> tokens;
+  std::vector<std::string> merges;    // "a b" pairs, rank order
+  std::vector<int32_t> token_types;   // 1 normal, 3 control, 4 user-defined, ...
+  int64_t eos_id = -1, bos_id = -1, pad_id = -1;
+};
+// Throws mm::Error if tokenizer.ggml.tokens is absent.
+GgufTokenizer gguf_tokenizer(const GgufFile& f);
+
+// The HF config.json a minimax-01 / minimax-m2 GGUF describes (throws for other architectures).
+nlohmann::json gguf_hf_config(const GgufFile& f);
+// GGUF -> HF checkpoint (config + tensors by HF name, data left in the mapping).
+HfCheckpoint load_gguf_as_hf(const std::string& path);
+
+// ---- name mapping (shared by reader and writer) -------------------------------------------------------
+
+// Text-01 layer i uses softmax attention iff (i+1) % 8 == 0 (llama.cpp's default; GGUF has no key).
+inline bool gguf_minimax01_is_softmax(int layer) { return (layer + 1) % 8 == 0; }
+// GGUF tensor name -> HF name. Stacked expert tensors map to a pattern with "{E}" for the expert index
+// and stacked = true. Unknown names give an empty `hf`.
+struct GgufHfName {
+  std::string hf;
+  bool stacked = false;
+};
+GgufHfName gguf_to_hf_name(const std::string& gguf_name, bool minimax01);
+// HF name -> GGUF name; `expert` receives the expert index for per-expert weights (else -1). Returns ""
+// for names with no GGUF equivalent.
+std::string hf_to_gguf_name(const std::string& hf_name, int* expert);
+
+// ---- writing ---------------------------------------------------------------------------------------
+
+// Which type each tensor gets. Plain types (F32, F16, BF16) and block formats apply to every weight
+// matrix; norms, biases and routers always stay F32 (as llama.cpp does). Q4_K_M is llama.cpp's mixed
+// "q4_k_m" recipe (Q6_K for output, and for attn_v / attn_qkv / ffn_down_exps of the layers its
+// use_more_bits rule picks, Q4_K elsewhere). A row length that a block format cannot take falls back:
+// K-quants (256) -> Q5_0 (from Q4_K) or Q8_0 (from Q5_K, Q6_K) when rows are multiples of 32, and any
+// block format -> F16 when they are not (llama.cpp's fallbacks, with Q8_0 standing in for its Q5_1).
+// Single-type policies are "pure": output.weight and token_embd get the same type (llama-quantize would
+// bump output to Q6_K for the 4/5-bit types). llama.cpp's extra rules for 8-expert models (attn_v ->
+// Q8_0) and for 70B dense models are not reproduced.
+enum class GgufPolicy { F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, Q4_K_M };
+// Parses "f32", "q8_0", "q4_k_m", ... (case-insensitive); throws mm::Error listing the choices.
+GgufPolicy gguf_policy_from_string(const std::string& s);
+
+struct GgufWriteOptions {
+  GgufPolicy policy = GgufPolicy::F32;
+  std::string name;  // general.name; empty: omitted
+  // Extra metadata appended after the model keys, e.g. tokenizer.ggml.* (as read by GgufFile::kvs()).
+  std::vector<GgufKv> extra_kvs;
+  // Called after each tensor: (done, total, gguf tensor name).
+  std::function<void(size_t, size_t, const std::string&)> progress;
+};
+
+// The GGUF name and type each tensor of `tensors` would get (file order), without writing.
+struct GgufPlanEntry {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> ne;
+};
+std::vector<GgufPlanEntry> gguf_plan(const nlohmann::json& hf_config, const TensorStore& tensors,
+                                     GgufPolicy policy);
+void gguf_write(const std::string& path, const nlohmann::json& hf_config, const TensorStore& tensors,
+                const GgufWriteOptions& opts);
+
+}  // namespace mm

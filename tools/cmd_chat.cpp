@@ -1,0 +1,108 @@
+// `minimax chat`: an interactive (or one-shot with --prompt) conversation in the model's chat format,
+// streaming the reply as it is generated; reasoning is shown apart from the answer.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "tools/commands.h"
+#include "tools/text_gen.h"
+
+namespace mm::cli {
+
+namespace {
+
+int run_chat(int argc, char** argv) {
+  Args args(argc, argv);
+  args.check_known({"model", "tokenizer", "prompt", "system", "n", "temp", "seed", "top-k", "top-p", "min-p",
+                    "repeat-penalty", "threads", "ctx-size"});
+  set_global_threads(int(args.i64("threads", 0)));
+  const std::string model_path = args.required("model");
+  auto model = load_model(model_path);
+  auto tok = load_tokenizer_for(model_path, args.str("tokenizer"));
+  const auto& cfg = model->config();
+  const ChatFormat fmt = chat_format_for(cfg);
+  const auto stop_ids = stop_token_ids(cfg, *tok);
+  Sampler sampler(sampling_from(args));
+  const int64_t max_new = args.i64("n", 512);
+  const bool tty = isatty(STDOUT_FILENO);
+
+  std::vector<ChatMessage> msgs;
+  if (args.has("system")) msgs.push_back({.role = "system", .content = args.str("system")});
+  auto seq = model->new_sequence(args.i64("ctx-size", 0));
+  std::vector<int32_t> seq_ids;  // tokens the sequence holds
+
+  auto turn = [&](const std::string& user) {
+    msgs.push_back({.role = "user", .content = user});
+    std::vector<int32_t> ids = tok->encode(chat_render(fmt, msgs, nullptr, true));
+    // Reuse the sequence when it holds a prefix of the new prompt; otherwise start over (a lightning
+    // state cannot be rewound).
+    size_t common = 0;
+    while (common < seq_ids.size() && common < ids.size() && seq_ids[common] == ids[common]) ++common;
+    if (common < seq_ids.size() || common == ids.size()) {
+      seq->reset();
+      seq_ids.clear();
+      common = 0;
+    }
+    std::vector<int32_t> fresh(ids.begin() + long(common), ids.end());
+    StreamDecoder dec(*tok, true);
+    ChatOutputParser parser(fmt, nullptr, fmt == ChatFormat::M2);
+    std::string content, reasoning;
+    bool in_reasoning = false;
+    auto show = [&](const std::vector<ChatEvent>& evs) {
+      for (const auto& e : evs) {
+        if (e.kind == ChatEvent::Reasoning) {
+          if (!in_reasoning) std::fputs(tty ? "\033[2m[thinking] " : "[thinking] ", stdout);
+          in_reasoning = true;
+          reasoning += e.text;
+          std::fputs(e.text.c_str(), stdout);
+        } else {
+          if (in_reasoning) std::fputs(tty ? "\033[0m\n" : "\n", stdout);
+          in_reasoning = false;
+          if (e.kind == ChatEvent::Content) content += e.text, std::fputs(e.text.c_str(), stdout);
+          else std::printf("[tool call] %s %s\n", e.call.name.c_str(), e.call.arguments.c_str());
+        }
+      }
+      std::fflush(stdout);
+    };
+    auto out = generate_tokens(*model, *seq, fresh, max_new, sampler, stop_ids,
+                               [&](int32_t id) { show(parser.feed(dec.push(id))); });
+    show(parser.feed(dec.flush()));
+    show(parser.finish());
+    if (in_reasoning && tty) std::fputs("\033[0m", stdout);
+    std::fputs("\n", stdout);
+    seq_ids.insert(seq_ids.end(), ids.begin() + long(seq_ids.size()), ids.end());
+    if (!out.empty()) seq_ids.insert(seq_ids.end(), out.begin(), out.end() - 1);  // the last one was not fed
+    msgs.push_back({.role = "assistant", .content = content, .reasoning_content = reasoning});
+  };
+
+  if (args.has("prompt")) {
+    turn(args.str("prompt"));
+    return 0;
+  }
+  std::string line;
+  while (true) {
+    std::fputs("> ", stdout);
+    std::fflush(stdout);
+    if (!std::getline(std::cin, line)) break;
+    if (line == "/exit" || line == "/quit") break;
+    if (line.empty()) continue;
+    try {
+      turn(line);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      msgs.pop_back();
+      seq->reset();
+      seq_ids.clear();
+    }
+  }
+  return 0;
+}
+
+const Register reg{"chat", "chat with a model: --model DIR [--prompt TEXT] [--system TEXT] [-n N] [--temp T]", run_chat};
+
+}  // namespace
+
+}  // namespace mm::cli

@@ -1,0 +1,89 @@
+// `minimax quantize`: a model (HF folder, or GGUF) to a GGUF file in another weight format, with the
+// tensor names and metadata of llama.cpp's converter (minimax-01 / minimax-m2).
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "io/gguf.h"
+#include "io/safetensors.h"
+#include "ops/weight.h"
+#include "tools/commands.h"
+
+namespace mm::cli {
+
+namespace {
+
+// fp8 release weights (F8_E4M3 + block scales) become F32 tensors owned by a new store; everything
+// else stays a view. The scale tensors themselves are dropped (GGUF has no place for them).
+TensorStore dequantize_fp8(const TensorStore& in, int64_t bn, int64_t bk) {
+  TensorStore out;
+  out.set_source(in.source());
+  for (const auto& [name, t] : in.all()) {
+    if (name.size() > 10 && name.compare(name.size() - 10, 10, "_scale_inv") == 0 && in.find(name.substr(0, name.size() - 10)))
+      continue;
+    if (t.dtype != DType::F8_E4M3) {
+      out.add(t);
+      continue;
+    }
+    const TensorInfo& sc = in.get(name + "_scale_inv");
+    if (t.shape.size() != 2 || sc.dtype != DType::F32) throw Error("fp8 tensor '" + name + "' needs a 2-D shape and F32 scales");
+    Weight w{t.dtype, t.shape[0], t.shape[1], t.data, size_t(t.shape[1]), reinterpret_cast<const float*>(sc.data), bn, bk};
+    TensorInfo f = t;
+    f.dtype = DType::F32;
+    f.n_bytes = size_t(t.n_elements()) * 4;
+    float* dst = reinterpret_cast<float*>(out.keep_buffer(f.n_bytes));
+    global_pool().parallel_for(w.n_out, [&](int64_t b, int64_t e, int) {
+      for (int64_t r = b; r < e; ++r) weight_row_to_f32(w, r, dst + r * w.n_in);
+    });
+    f.data = reinterpret_cast<const uint8_t*>(dst);
+    out.add(std::move(f));
+  }
+  return out;
+}
+
+int run_quantize(int argc, char** argv) {
+  Args args(argc, argv);
+  args.check_known({"model", "type", "out", "threads", "name"});
+  set_global_threads(int(args.i64("threads", 0)));
+  const GgufPolicy policy = gguf_policy_from_string(args.required("type"));
+  const std::string out = args.required("out");
+  HfCheckpoint ck = load_checkpoint(args.required("model"));
+  TensorStore tensors;
+  if (ck.config.contains("quantization_config")) {
+    const auto& q = ck.config["quantization_config"];
+    int64_t bn = 128, bk = 128;
+    if (q.contains("weight_block_size") && q["weight_block_size"].is_array() && q["weight_block_size"].size() == 2)
+      bn = q["weight_block_size"][0].get<int64_t>(), bk = q["weight_block_size"][1].get<int64_t>();
+    tensors = dequantize_fp8(ck.tensors, bn, bk);
+    ck.config.erase("quantization_config");
+  } else {
+    tensors = std::move(ck.tensors);
+  }
+  GgufWriteOptions opts;
+  opts.policy = policy;
+  opts.name = args.str("name");
+  const bool tty = isatty(fileno(stderr));
+  opts.progress = [&](size_t done, size_t total, const std::string& name) {
+    const int width = 30;
+    int fill = int(double(width) * double(done) / double(total ? total : 1));
+    if (tty) {
+      std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu %-40.40s", fill, "##############################", width - fill, "", done,
+                   total, name.c_str());
+    } else if (done == total) {
+      std::fprintf(stderr, "%zu/%zu tensors written\n", done, total);
+    }
+  };
+  gguf_write(out, ck.config, tensors, opts);
+  if (tty) std::fprintf(stderr, "\n");
+  std::fprintf(stderr, "wrote %s\n", out.c_str());
+  return 0;
+}
+
+const Register reg{"quantize", "write a GGUF file: --model PATH --type f32|f16|bf16|q8_0|q4_0|q5_0|q4_k|q5_k|q6_k|q4_k_m --out FILE.gguf",
+                   run_quantize};
+
+}  // namespace
+
+}  // namespace mm::cli
