@@ -21,7 +21,7 @@ const Tokenizer& tok() {
   return *t;
 }
 
-std::unique_ptr<Engine> make_engine(EngineConfig cfg) { return std::make_unique<Engine>(load_model(kModel), tok(), cfg); }
+std::unique_ptr<Engine> make_engine(EngineConfig cfg) { return std::make_unique<Engine>(load_model(kModel), &tok(), cfg); }
 
 // Reference: plain sequential greedy decoding with the model, no engine.
 std::vector<int32_t> reference_greedy(const std::vector<int32_t>& prompt, int64_t n) {

@@ -62,7 +62,7 @@ int run_serve(int argc, char** argv) {
   const ChatFormat fmt = cfg.arch == Arch::MiniMaxM2 ? ChatFormat::M2 : ChatFormat::Text01;
   std::vector<int32_t> eos;
   if (cfg.eos_token_id) eos.push_back(int32_t(*cfg.eos_token_id));
-  Engine engine(std::move(model), *tok, ec);
+  Engine engine(std::move(model), tok.get(), ec);
   server::Server srv(engine, fmt, eos, opts);
   const int bound = srv.bind();
   std::printf("minimax serve: %s (%s, chat format %s), %d slots x %lld tokens, listening on http://%s:%d\n",

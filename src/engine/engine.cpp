@@ -92,7 +92,7 @@ struct Engine::Slot {
   bool prefilling() const { return n_prompt_done < int64_t(req.prompt.size()); }
 };
 
-Engine::Engine(std::unique_ptr<Model> model, const Tokenizer& tok, EngineConfig cfg)
+Engine::Engine(std::unique_ptr<Model> model, const Tokenizer* tok, EngineConfig cfg)
     : model_(std::move(model)), tok_(tok), cfg_(cfg) {
   MM_CHECK(model_ != nullptr);
   const auto& mc = model_->config();
@@ -147,6 +147,7 @@ std::shared_ptr<RequestHandle> Engine::submit(GenRequest req) {
                 std::to_string(req.max_tokens) + ") exceeds the context size " + std::to_string(cfg_.n_ctx));
   for (const auto& s : req.stop)
     if (s.empty()) throw Error("stop strings must not be empty");
+  if (!req.stop.empty() && !tok_) throw Error("stop strings need a tokenizer");
   if (req.top_logprobs > 20) throw Error("top_logprobs must be <= 20");
   const auto& sp = req.sampling;
   if (!(sp.temperature >= 0) || !(sp.top_p > 0 && sp.top_p <= 1) || sp.top_k < 0 || !(sp.min_p >= 0 && sp.min_p <= 1) ||
@@ -186,7 +187,7 @@ void Engine::admit(Slot& s, Pending&& p) {
   s.handle = std::move(p.handle);
   s.seq->reset();
   s.sampler.emplace(s.req.sampling);
-  s.decoder.emplace(tok_, false);
+  if (tok_) s.decoder.emplace(*tok_, false);
   s.history = s.req.prompt;
   s.n_prompt_done = 0;
   s.n_generated = 0;
@@ -292,7 +293,7 @@ void Engine::on_token(Slot& s) {
     ++metrics_.generated_tokens_total;
   }
   if (std::find(s.req.stop_ids.begin(), s.req.stop_ids.end(), tok) != s.req.stop_ids.end()) {
-    s.text += s.decoder->flush();
+    if (s.decoder) s.text += s.decoder->flush();
     auto [pos, which] = find_stop(s.text, s.n_emitted, s.req.stop);
     if (pos != std::string::npos) {
       ev.text = s.text.substr(s.n_emitted, pos - s.n_emitted);
@@ -307,9 +308,10 @@ void Engine::on_token(Slot& s) {
     static thread_local std::vector<int32_t> idx;
     ev.logprobs.push_back(token_logprob(s.logits, tok, s.req.top_logprobs, idx));
   }
-  s.text += s.decoder->push(tok);
+  // Ids the tokenizer does not know (padding rows of the embedding) have no text.
+  if (s.decoder && tok < tok_->vocab_size()) s.text += s.decoder->push(tok);
   const bool at_limit = s.n_generated >= s.req.max_tokens;
-  if (at_limit) s.text += s.decoder->flush();
+  if (at_limit && s.decoder) s.text += s.decoder->flush();
   auto [pos, which] = find_stop(s.text, s.n_emitted, s.req.stop);
   if (pos != std::string::npos) {
     ev.text = s.text.substr(s.n_emitted, pos - s.n_emitted);
@@ -407,7 +409,16 @@ bool Engine::step() {
     if (members[i]->prefilling()) members[i]->n_prompt_done += batch[i].n_tokens;
 
   // 4. Sample the next token of every slot whose logits are ready.
-  for (Slot* s : sampled) on_token(*s);
+  for (Slot* s : sampled) {
+    try {
+      on_token(*s);
+    } catch (const std::exception& e) {
+      if (!s->busy) continue;
+      GenEvent ev;
+      ev.error = e.what();
+      finish(*s, FinishReason::Error, std::move(ev));
+    }
+  }
   return true;
 }
 

@@ -112,7 +112,8 @@ struct EngineMetrics {
 
 class Engine {
  public:
-  Engine(std::unique_ptr<Model> model, const Tokenizer& tok, EngineConfig cfg);
+  // tok: turns output tokens into text (and stop strings work on it); null: token ids only, no text.
+  Engine(std::unique_ptr<Model> model, const Tokenizer* tok, EngineConfig cfg);
   ~Engine();  // stops the scheduler; pending requests end with FinishReason::Cancelled
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -122,7 +123,10 @@ class Engine {
   EngineMetrics metrics() const;
   int64_t n_ctx() const { return cfg_.n_ctx; }
   const EngineConfig& config() const { return cfg_; }
-  const Tokenizer& tokenizer() const { return tok_; }
+  const Tokenizer& tokenizer() const {
+    MM_CHECK(tok_ != nullptr);
+    return *tok_;
+  }
   int64_t vocab_size() const { return vocab_size_; }
 
  private:
@@ -138,7 +142,7 @@ class Engine {
   void on_token(Slot& s);
 
   std::unique_ptr<Model> model_;  // touched only by the scheduler thread
-  const Tokenizer& tok_;
+  const Tokenizer* tok_;
   EngineConfig cfg_;
   int64_t vocab_size_ = 0;
   std::vector<std::unique_ptr<Slot>> slots_;
