@@ -10,7 +10,7 @@ const CHROMIUM = [process.env.MM_CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromi
   .find((p) => p && existsSync(p));
 
 let srv;
-before(async () => { srv = await startServer(["--parallel", "2", "--ctx-size", "512"]); });
+before(async () => { srv = await startServer(["--parallel", "2", "--ctx-size", "1024"]); });
 after(async () => { await srv?.stop(); });
 
 test("chat page streams an answer", { skip: !CHROMIUM && "chromium not installed", timeout: 60000 }, async () => {
@@ -40,6 +40,8 @@ test("chat page streams an answer", { skip: !CHROMIUM && "chromium not installed
     await page.click("#send");
     await page.waitForFunction(() => document.querySelectorAll(".assistant[data-done]").length === 2, { timeout: 30000 });
     // The random tiny model may end a turn at once, so only check that the turn finished without error.
+    const errs = await page.$$eval(".error", (els) => els.map((e) => e.textContent));
+    assert.deepEqual(errs, []);
     assert.equal(await page.$$eval(".assistant[data-done='1']", (els) => els.length), 2);
   } finally {
     await browser.close();
