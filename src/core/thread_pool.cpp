@@ -22,35 +22,52 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-static void chunk_range(int64_t n, int chunks, int i, int64_t* b, int64_t* e) {
+static void chunk_range(int64_t n, int64_t chunks, int64_t i, int64_t* b, int64_t* e) {
   *b = n * i / chunks;
   *e = n * (i + 1) / chunks;
+}
+
+// Claims chunks from the shared counter until none is left; returns how many it ran.
+int64_t ThreadPool::run_chunks(const std::function<void(int64_t, int64_t, int)>& fn, int index) {
+  int64_t ran = 0;
+  for (;;) {
+    const int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
+    if (c >= job_chunks_) return ran;
+    int64_t b, e;
+    chunk_range(job_n_, job_chunks_, c, &b, &e);
+    fn(b, e, index);
+    ++ran;
+  }
 }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn,
                               int64_t min_chunk) {
   if (n <= 0) return;
-  int64_t max_chunks = min_chunk > 0 ? (n + min_chunk - 1) / min_chunk : n;
-  int chunks = int(std::min<int64_t>(n_threads_, max_chunks));
+  const int64_t max_chunks = min_chunk > 0 ? (n + min_chunk - 1) / min_chunk : n;
+  const int workers = int(std::min<int64_t>(n_threads_, max_chunks));
   std::unique_lock<std::mutex> lk(mu_);
-  if (chunks <= 1 || busy_) {  // small job, or nested call from inside a job: run inline
+  if (workers <= 1 || busy_) {  // small job, or nested call from inside a job: run inline
     lk.unlock();
     fn(0, n, 0);
     return;
   }
+  // A few chunks per thread, handed out dynamically: on a shared machine a thread that lost its core
+  // for a while no longer holds back a fixed share of the work; the others take its chunks.
   busy_ = true;
   job_ = &fn;
   job_n_ = n;
-  job_chunks_ = chunks;
-  pending_ = chunks - 1;
+  job_chunks_ = std::min<int64_t>(max_chunks, int64_t(workers) * 4);
+  job_workers_ = workers;
+  next_chunk_.store(0, std::memory_order_relaxed);
+  done_chunks_ = 0;
   ++generation_;
   lk.unlock();
   cv_work_.notify_all();
-  int64_t b, e;
-  chunk_range(n, chunks, 0, &b, &e);
-  fn(b, e, 0);
+  const int64_t mine = run_chunks(fn, 0);
   lk.lock();
-  cv_done_.wait(lk, [this] { return pending_ == 0; });
+  done_chunks_ += mine;
+  // Workers that woke too late to find a chunk never registered, so only active ones are awaited.
+  cv_done_.wait(lk, [this] { return done_chunks_ == job_chunks_ && active_ == 0; });
   job_ = nullptr;
   busy_ = false;
 }
@@ -62,14 +79,15 @@ void ThreadPool::worker(int index) {
     cv_work_.wait(lk, [&] { return stop_ || generation_ != seen; });
     if (stop_) return;
     seen = generation_;
-    if (index >= job_chunks_) continue;
+    if (!job_ || index >= job_workers_) continue;
     auto* fn = job_;
-    int64_t b, e;
-    chunk_range(job_n_, job_chunks_, index, &b, &e);
+    ++active_;
     lk.unlock();
-    (*fn)(b, e, index);
+    const int64_t ran = run_chunks(*fn, index);
     lk.lock();
-    if (--pending_ == 0) cv_done_.notify_one();
+    --active_;
+    done_chunks_ += ran;
+    if (done_chunks_ == job_chunks_ && active_ == 0) cv_done_.notify_one();
   }
 }
 

@@ -1,6 +1,8 @@
-// A persistent pool of worker threads. parallel_for splits [0, n) into contiguous chunks, one per
-// thread (the calling thread takes chunk 0), and returns when all are done. Nested calls run serially.
+// A persistent pool of worker threads. parallel_for splits [0, n) into contiguous chunks (a few per
+// thread), which the calling thread and the workers claim dynamically; it returns when all are done.
+// Nested calls run serially on the calling thread.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -18,11 +20,13 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int n_threads() const { return n_threads_; }
-  // fn(begin, end, thread_index) over [0, n) split into at most n_threads chunks of >= min_chunk items.
+  // fn(begin, end, thread_index) over [0, n) split into chunks of >= min_chunk items; fn may be called
+  // several times per thread, never concurrently with the same thread_index.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn, int64_t min_chunk = 1);
 
  private:
   void worker(int index);
+  int64_t run_chunks(const std::function<void(int64_t, int64_t, int)>& fn, int index);
 
   int n_threads_;
   std::vector<std::thread> workers_;
@@ -30,9 +34,12 @@ class ThreadPool {
   std::condition_variable cv_work_, cv_done_;
   const std::function<void(int64_t, int64_t, int)>* job_ = nullptr;
   int64_t job_n_ = 0;
-  int job_chunks_ = 0;
+  int64_t job_chunks_ = 0;
+  int job_workers_ = 0;
+  std::atomic<int64_t> next_chunk_{0};
+  int64_t done_chunks_ = 0;
+  int active_ = 0;
   uint64_t generation_ = 0;
-  int pending_ = 0;
   bool stop_ = false;
   bool busy_ = false;
 };

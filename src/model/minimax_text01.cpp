@@ -158,10 +158,9 @@ class Text01Model final : public Model {
         }
       });
     }
-    rms_norm(o.data(), w.norm.data(), T, inner, cfg_.lightning_norm_eps, o.data());  // over all heads jointly
     matmul(x, T, w.output_gate, gate.data());
-    sigmoid_inplace(gate.data(), T * inner);
-    for (int64_t i = 0; i < T * inner; ++i) o[size_t(i)] *= gate[size_t(i)];
+    // o = RMSNorm(o) (over all heads jointly) ⊙ sigmoid(gate), fused into one pass
+    rms_norm_sigmoid_gate(o.data(), w.norm.data(), T, inner, cfg_.lightning_norm_eps, gate.data(), o.data());
     matmul(o.data(), T, w.out_proj, out);
   }
 

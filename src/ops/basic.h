@@ -6,6 +6,10 @@ namespace mm {
 
 // out[r] = w ⊙ x[r] / sqrt(mean(x[r]²) + eps) for n_rows rows of n; out may alias x.
 void rms_norm(const float* x, const float* w, int64_t n_rows, int64_t n, double eps, float* out);
+// Fused norm + output gate (lightning output path): out[r] = rms_norm(x[r]) ⊙ sigmoid(gate[r]); one
+// pass over the activations instead of three. out may alias x.
+void rms_norm_sigmoid_gate(const float* x, const float* w, int64_t n_rows, int64_t n, double eps, const float* gate,
+                           float* out);
 void silu_inplace(float* x, int64_t n);
 void sigmoid_inplace(float* x, int64_t n);
 // g[i] = silu(g[i]) * u[i]

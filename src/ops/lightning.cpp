@@ -1,8 +1,10 @@
 #include "ops/lightning.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
+#include "ops/simd/kernels.h"
 
 namespace mm {
 
@@ -46,14 +48,8 @@ void lightning_recurrent(const LightningHeadArgs& a) {
     const float* v = a.v + t * a.stride;
     float* o = a.o + t * a.o_stride;
     for (int64_t c = 0; c < d; ++c) o[c] = 0;
-    for (int64_t r = 0; r < d; ++r) {
-      float* Sr = S + r * d;
-      const float kr = k[r], qr = q[r];
-      for (int64_t c = 0; c < d; ++c) {
-        Sr[c] = decay * Sr[c] + kr * v[c];
-        o[c] += qr * Sr[c];
-      }
-    }
+    // Row r of S: S_r = λ S_r + k_r v, then o += q_r S_r; one fused pass keeps S_r in registers.
+    for (int64_t r = 0; r < d; ++r) simd::decay_rank1_row(S + r * d, decay, k[r], v, q[r], o, d);
   }
 }
 
@@ -61,54 +57,47 @@ void lightning_blocked(const LightningHeadArgs& a, int64_t block) {
   MM_CHECK(block > 0);
   const int64_t d = a.d;
   const float s = a.slope;
-  float* S = a.state;
-  std::vector<float> scores(static_cast<size_t>(block * block)), decay_pow(static_cast<size_t>(block + 1)), kv(static_cast<size_t>(d * d));
+  // Every step is a small matrix product on gemm_nt (y = x · Bᵀ with B given by rows), so operands
+  // whose contraction runs over tokens are kept transposed: Kdᵀ, Vᵀ [d, m], and the state as
+  // Sᵀ [d(value), d(key)] for the whole call.
+  const int64_t mb = std::min(block, a.n_tokens);
+  std::vector<float> scores(size_t(mb * mb)), decay_pow(size_t(block + 1)), St(size_t(d * d));
+  std::vector<float> Kdt(size_t(d * mb)), Vt(size_t(d * mb)), Qd(size_t(mb * d));
   for (int64_t i = 0; i <= block; ++i) decay_pow[size_t(i)] = std::exp(-s * float(i));
+  for (int64_t r = 0; r < d; ++r)
+    for (int64_t c = 0; c < d; ++c) St[size_t(c * d + r)] = a.state[r * d + c];
+  auto f32_rows = [](const float* p, int64_t ld, int64_t n_in) {
+    return simd::GemmB{simd::BKind::F32, reinterpret_cast<const uint8_t*>(p), size_t(ld) * 4, n_in};
+  };
   for (int64_t b0 = 0; b0 < a.n_tokens; b0 += block) {
     const int64_t m = std::min(block, a.n_tokens - b0);
     const float* Q = a.q + b0 * a.stride;
     const float* K = a.k + b0 * a.stride;
     const float* V = a.v + b0 * a.stride;
     float* O = a.o + b0 * a.o_stride;
-    // scores[i, j] = (q_i · k_j) · λ^{i-j} for j ≤ i
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = 0; j <= i; ++j) {
-        float dot = 0;
-        for (int64_t r = 0; r < d; ++r) dot += Q[i * a.stride + r] * K[j * a.stride + r];
-        scores[size_t(i * block + j)] = dot * decay_pow[size_t(i - j)];
-      }
-    }
-    for (int64_t i = 0; i < m; ++i) {
-      float* o = O + i * a.o_stride;
-      // inter-block: λ^{i+1} q_i · S
-      const float qd = decay_pow[size_t(i + 1)];
-      for (int64_t c = 0; c < d; ++c) o[c] = 0;
-      for (int64_t r = 0; r < d; ++r) {
-        const float qr = Q[i * a.stride + r] * qd;
-        const float* Sr = S + r * d;
-        for (int64_t c = 0; c < d; ++c) o[c] += qr * Sr[c];
-      }
-      // intra-block
-      for (int64_t j = 0; j <= i; ++j) {
-        const float w = scores[size_t(i * block + j)];
-        const float* v = V + j * a.stride;
-        for (int64_t c = 0; c < d; ++c) o[c] += w * v[c];
-      }
-    }
-    // S = λ^m S + Σ_j λ^{m-1-j} k_jᵀ v_j
-    const float bd = decay_pow[size_t(m)];
-    for (int64_t x = 0; x < d * d; ++x) S[x] *= bd;
     for (int64_t j = 0; j < m; ++j) {
       const float kd = decay_pow[size_t(m - 1 - j)];
-      const float* k = K + j * a.stride;
-      const float* v = V + j * a.stride;
       for (int64_t r = 0; r < d; ++r) {
-        const float kr = k[r] * kd;
-        float* Sr = S + r * d;
-        for (int64_t c = 0; c < d; ++c) Sr[c] += kr * v[c];
+        Kdt[size_t(r * m + j)] = K[j * a.stride + r] * kd;
+        Vt[size_t(r * m + j)] = V[j * a.stride + r];
       }
     }
+    // scores[i, j] = (q_i · k_j) · λ^{i-j} for j ≤ i, else 0   [m, m]
+    simd::gemm_nt(Q, a.stride, m, f32_rows(K, a.stride, d), 0, m, scores.data(), m, false);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < m; ++j) scores[size_t(i * m + j)] = j <= i ? scores[size_t(i * m + j)] * decay_pow[size_t(i - j)] : 0.0f;
+    // O = scores · V (intra-block)   [m, d]
+    simd::gemm_nt(scores.data(), m, m, f32_rows(Vt.data(), m, m), 0, d, O, a.o_stride, false);
+    // O += (λ^{i+1} q_i) · S (inter-block, state of the previous blocks)
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t r = 0; r < d; ++r) Qd[size_t(i * d + r)] = Q[i * a.stride + r] * decay_pow[size_t(i + 1)];
+    simd::gemm_nt(Qd.data(), d, m, f32_rows(St.data(), d, d), 0, d, O, a.o_stride, true);
+    // Sᵀ = λ^m Sᵀ + Vᵀ (Kd)   i.e. S = λ^m S + Σ_j λ^{m-1-j} k_jᵀ v_j
+    simd::scale(decay_pow[size_t(m)], St.data(), d * d);
+    simd::gemm_nt(Vt.data(), m, d, f32_rows(Kdt.data(), m, m), 0, d, St.data(), d, true);
   }
+  for (int64_t r = 0; r < d; ++r)
+    for (int64_t c = 0; c < d; ++c) a.state[r * d + c] = St[size_t(c * d + r)];
 }
 
 void lightning_naive(const LightningHeadArgs& a) {

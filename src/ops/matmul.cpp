@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "ops/quant.h"
+#include "ops/simd/kernels.h"
 
 namespace mm {
 
@@ -16,16 +17,6 @@ void weight_row_to_f32(const Weight& w, int64_t r, float* dst) {
     const float* s = w.scale + (r / w.scale_bn) * n_kb;
     for (int64_t k = 0; k < w.n_in; ++k) dst[k] *= s[k / w.scale_bk];
   }
-}
-
-static float dot(const float* a, const float* b, int64_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
-  float s = 0;
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s + ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
 void matmul_ref(const float* x, int64_t n_rows, const Weight& w, float* y) {
@@ -40,20 +31,59 @@ void matmul_ref(const float* x, int64_t n_rows, const Weight& w, float* y) {
   }
 }
 
+namespace {
+
+// Plain storage types are widened in registers by the SIMD kernel; anything else (GGUF blocks, fp8
+// with unusual scale blocks) is dequantised a few rows at a time into a per-thread f32 buffer.
+bool to_gemm_b(const Weight& w, simd::GemmB* b) {
+  *b = simd::GemmB{};
+  b->data = w.data;
+  b->row_bytes = w.row_bytes;
+  b->n_in = w.n_in;
+  switch (w.dtype) {
+    case DType::F32: b->kind = simd::BKind::F32; break;
+    case DType::BF16: b->kind = simd::BKind::BF16; break;
+    case DType::F16: b->kind = simd::BKind::F16; break;
+    case DType::F8_E4M3:
+      b->kind = simd::BKind::F8_E4M3;
+      b->scale = w.scale;
+      b->scale_bn = w.scale_bn;
+      b->scale_bk = w.scale_bk;
+      return simd::gemm_scale_supported(*b);
+    default: return false;
+  }
+  return !w.scale;
+}
+
+}  // namespace
+
+void matmul_rows(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y) {
+  simd::GemmB b;
+  if (to_gemm_b(w, &b)) {
+    simd::gemm_nt(x, w.n_in, n_rows, b, o0, o1, y, w.n_out, false);
+    return;
+  }
+  constexpr int64_t kRows = 16;
+  thread_local std::vector<float> buf;
+  if (buf.size() < size_t(kRows * w.n_in)) buf.resize(size_t(kRows * w.n_in));
+  for (int64_t o = o0; o < o1; o += kRows) {
+    const int64_t n = std::min(kRows, o1 - o);
+    for (int64_t j = 0; j < n; ++j) weight_row_to_f32(w, o + j, buf.data() + j * w.n_in);
+    simd::GemmB fb{simd::BKind::F32, reinterpret_cast<const uint8_t*>(buf.data()), size_t(w.n_in) * 4, w.n_in};
+    simd::gemm_nt(x, w.n_in, n_rows, fb, 0, n, y + o, w.n_out, false);
+  }
+}
+
 void matmul(const float* x, int64_t n_rows, const Weight& w, float* y) {
   MM_CHECK(!w.empty());
-  const int64_t n_in = w.n_in, n_out = w.n_out;
+  // Split the output rows in groups (multiples of the kernels' 4-row tile and 32-row packed panel)
+  // across threads, so each thread streams a disjoint slice of the weight once per block of x rows.
+  const int64_t kGroup = n_rows >= 16 ? 64 : 16;
+  const int64_t n_groups = (w.n_out + kGroup - 1) / kGroup;
   global_pool().parallel_for(
-      n_out,
-      [&](int64_t b, int64_t e, int) {
-        thread_local std::vector<float> row;
-        if (row.size() < size_t(n_in)) row.resize(size_t(n_in));
-        for (int64_t o = b; o < e; ++o) {
-          weight_row_to_f32(w, o, row.data());
-          for (int64_t t = 0; t < n_rows; ++t) y[t * n_out + o] = dot(x + t * n_in, row.data(), n_in);
-        }
-      },
-      16);
+      n_groups,
+      [&](int64_t b, int64_t e, int) { matmul_rows(x, n_rows, w, b * kGroup, std::min(w.n_out, e * kGroup), y); },
+      1);
 }
 
 }  // namespace mm

@@ -8,6 +8,8 @@ namespace mm {
 
 // y[n_rows, w.n_out] = x[n_rows, w.n_in] · wᵀ, f32 activations, threaded over the global pool.
 void matmul(const float* x, int64_t n_rows, const Weight& w, float* y);
+// Output rows [o0, o1) only, on the calling thread (for callers that parallelise themselves).
+void matmul_rows(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y);
 // Plain scalar reference of the same product (single thread, row dequantisation + dot products).
 void matmul_ref(const float* x, int64_t n_rows, const Weight& w, float* y);
 

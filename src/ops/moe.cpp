@@ -7,6 +7,8 @@
 #include "core/error.h"
 #include "ops/basic.h"
 #include "ops/matmul.h"
+#include "ops/simd/kernels.h"
+#include "core/thread_pool.h"
 
 namespace mm {
 
@@ -54,26 +56,68 @@ void moe_forward(const float* x, int64_t n_tokens, int64_t hidden, const MoeLaye
       routed[size_t(ids[t * top_k + k])].push_back({t, wts[t * top_k + k]});
 
   std::fill(out, out + n_tokens * hidden, 0.0f);
-  std::vector<float> xe, g, u, y;
-  for (int64_t e = 0; e < n_experts; ++e) {
-    const auto& r = routed[size_t(e)];
-    if (r.empty()) continue;
-    const int64_t n = int64_t(r.size()), inter = w.w1[size_t(e)].n_out;
-    xe.resize(size_t(n * hidden));  // [n, hidden] gathered tokens
-    g.resize(size_t(n * inter));    // [n, inter]
-    u.resize(size_t(n * inter));    // [n, inter]
-    y.resize(size_t(n * hidden));   // [n, hidden]
-    for (int64_t i = 0; i < n; ++i)
-      std::copy(x + r[size_t(i)].first * hidden, x + (r[size_t(i)].first + 1) * hidden, xe.begin() + i * hidden);
-    matmul(xe.data(), n, w.w1[size_t(e)], g.data());
-    matmul(xe.data(), n, w.w3[size_t(e)], u.data());
-    swiglu_inplace(g.data(), u.data(), n * inter);
-    matmul(g.data(), n, w.w2[size_t(e)], y.data());
-    for (int64_t i = 0; i < n; ++i) {
-      float* o = out + r[size_t(i)].first * hidden;
-      const float wt = r[size_t(i)].second;
-      for (int64_t c = 0; c < hidden; ++c) o[c] += wt * y[size_t(i * hidden + c)];
+  // Active experts and their gathered tokens, laid end to end: expert slot a owns rows
+  // [row0[a], row0[a] + n) of xe [Σn, hidden], g / u [Σn, inter] and y [Σn, hidden].
+  std::vector<int64_t> active, row0;
+  int64_t total = 0;
+  for (int64_t e = 0; e < n_experts; ++e)
+    if (!routed[size_t(e)].empty()) {
+      active.push_back(e);
+      row0.push_back(total);
+      total += int64_t(routed[size_t(e)].size());
     }
+  if (active.empty()) return;
+  const int64_t inter = w.w1[size_t(active[0])].n_out;
+  std::vector<float> xe(size_t(total * hidden)), g(size_t(total * inter)), u(size_t(total * inter)),
+      y(size_t(total * hidden));
+  for (size_t a = 0; a < active.size(); ++a) {
+    const auto& r = routed[size_t(active[a])];
+    for (size_t i = 0; i < r.size(); ++i)
+      std::copy_n(x + r[i].first * hidden, hidden, xe.begin() + (row0[a] + int64_t(i)) * hidden);
+  }
+  const size_t max_tokens = std::max_element(routed.begin(), routed.end(), [](const auto& p, const auto& q) {
+                              return p.size() < q.size();
+                            })->size();
+  if (max_tokens > 16) {
+    // Prefill: each expert sees many tokens, so its products are big enough to split across all
+    // threads on their own (and the weight rows are reused across the tokens in cache).
+    for (size_t a = 0; a < active.size(); ++a) {
+      const int64_t e = active[a], n = int64_t(routed[size_t(e)].size());
+      matmul(xe.data() + row0[a] * hidden, n, w.w1[size_t(e)], g.data() + row0[a] * inter);
+      matmul(xe.data() + row0[a] * hidden, n, w.w3[size_t(e)], u.data() + row0[a] * inter);
+      swiglu_inplace(g.data() + row0[a] * inter, u.data() + row0[a] * inter, n * inter);
+      matmul(g.data() + row0[a] * inter, n, w.w2[size_t(e)], y.data() + row0[a] * hidden);
+    }
+  } else {
+    // Decode / few tokens per expert: one parallel region over the row groups of all active experts'
+    // gate+up products, then one over all down products, instead of 3 small regions per expert (the
+    // per-region wake-up cost would dominate and most experts' rows are too few to share well).
+    constexpr int64_t kGroup = 32;
+    const int64_t gu_groups = (inter + kGroup - 1) / kGroup, dn_groups = (hidden + kGroup - 1) / kGroup;
+    const int64_t n_act = int64_t(active.size());
+    global_pool().parallel_for(n_act * 2 * gu_groups, [&](int64_t b, int64_t e_, int) {
+      for (int64_t task = b; task < e_; ++task) {
+        const int64_t a = task / (2 * gu_groups), which = (task / gu_groups) % 2, grp = task % gu_groups;
+        const int64_t e = active[size_t(a)], n = int64_t(routed[size_t(e)].size());
+        const Weight& wt = which == 0 ? w.w1[size_t(e)] : w.w3[size_t(e)];
+        float* dst = (which == 0 ? g.data() : u.data()) + row0[size_t(a)] * inter;
+        matmul_rows(xe.data() + row0[size_t(a)] * hidden, n, wt, grp * kGroup, std::min(inter, (grp + 1) * kGroup), dst);
+      }
+    });
+    swiglu_inplace(g.data(), u.data(), total * inter);
+    global_pool().parallel_for(n_act * dn_groups, [&](int64_t b, int64_t e_, int) {
+      for (int64_t task = b; task < e_; ++task) {
+        const int64_t a = task / dn_groups, grp = task % dn_groups;
+        const int64_t e = active[size_t(a)], n = int64_t(routed[size_t(e)].size());
+        matmul_rows(g.data() + row0[size_t(a)] * inter, n, w.w2[size_t(e)], grp * kGroup,
+                    std::min(hidden, (grp + 1) * kGroup), y.data() + row0[size_t(a)] * hidden);
+      }
+    });
+  }
+  for (size_t a = 0; a < active.size(); ++a) {
+    const auto& r = routed[size_t(active[a])];
+    for (size_t i = 0; i < r.size(); ++i)
+      simd::axpy(r[i].second, y.data() + (row0[a] + int64_t(i)) * hidden, out + r[i].first * hidden, hidden);
   }
 }
 

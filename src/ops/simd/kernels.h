@@ -1,0 +1,45 @@
+// SIMD kernels behind the ops, compiled once per instruction set by Highway (foreach_target) and
+// picked at run time (HWY_DYNAMIC_DISPATCH), so one binary uses AVX-512 where present and still runs
+// on a plain x86-64. All functions here are single-threaded; the ops split work across the pool.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace mm::simd {
+
+// Storage type of the "B" rows of gemm_nt; converted to f32 in registers, never in memory.
+enum class BKind : int { F32, BF16, F16, F8_E4M3 };
+
+// B: rows of n_in elements, row o at data + o * row_bytes (any alignment). F8 rows may carry block
+// scales (DeepSeek-V3 layout: scale[(o / scale_bn) * ceil(n_in / scale_bk) + k / scale_bk]).
+struct GemmB {
+  BKind kind = BKind::F32;
+  const uint8_t* data = nullptr;
+  size_t row_bytes = 0;
+  int64_t n_in = 0;
+  const float* scale = nullptr;
+  int64_t scale_bn = 0, scale_bk = 0;
+};
+
+// y[t * ldy + o] (= or +=) Σ_k x[t * ldx + k] · B[o, k] for t in [0, n_rows), o in [o0, o1).
+// Register-tiled 4 B rows x up to 4 x rows; x rows are walked in cache-sized blocks so each B row
+// block is loaded from memory once per block of x rows (once in total for decode's 1..16 rows).
+void gemm_nt(const float* x, int64_t ldx, int64_t n_rows, const GemmB& b, int64_t o0, int64_t o1, float* y,
+             int64_t ldy, bool accumulate);
+// True when gemm_nt handles this scale layout in registers (scale_bk a multiple of the vector width).
+bool gemm_scale_supported(const GemmB& b);
+
+float dot(const float* a, const float* b, int64_t n);
+// y += a * x
+void axpy(float a, const float* x, float* y, int64_t n);
+// y *= a
+void scale(float a, float* y, int64_t n);
+// One row of a lightning state update: s = decay * s + k * v, then o += q * s (s, v, o: n floats).
+void decay_rank1_row(float* s, float decay, float k, const float* v, float q, float* o, int64_t n);
+// Streaming sum of n floats (the memory-bandwidth probe of `minimax bench --membw`).
+float sum(const float* x, int64_t n);
+
+// Name of the instruction set the dispatcher picked ("AVX3", "AVX2", ...).
+const char* target_name();
+
+}  // namespace mm::simd
