@@ -1,0 +1,425 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace mm {
+
+const char* finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::Stop: return "stop";
+    case FinishReason::Length: return "length";
+    case FinishReason::Cancelled: return "cancelled";
+    case FinishReason::Error: return "error";
+  }
+  return "error";
+}
+
+// ---------------------------------------------------------------------------------------------------
+// RequestHandle
+
+void RequestHandle::merge(GenEvent& into, GenEvent&& ev) {
+  into.text += ev.text;
+  into.tokens.insert(into.tokens.end(), ev.tokens.begin(), ev.tokens.end());
+  for (auto& lp : ev.logprobs) into.logprobs.push_back(std::move(lp));
+  into.done = ev.done;
+  into.finish = ev.finish;
+  into.stop_string = std::move(ev.stop_string);
+  into.stop_token = ev.stop_token;
+  into.n_prompt = ev.n_prompt;
+  into.n_generated = ev.n_generated;
+  into.error = std::move(ev.error);
+}
+
+void RequestHandle::push(GenEvent ev) {
+  {
+    std::lock_guard lk(mu_);
+    events_.push_back(std::move(ev));
+  }
+  cv_.notify_all();
+}
+
+std::optional<GenEvent> RequestHandle::next(std::chrono::milliseconds timeout) {
+  std::unique_lock lk(mu_);
+  if (!cv_.wait_for(lk, timeout, [&] { return !events_.empty(); })) return std::nullopt;
+  GenEvent out = std::move(events_.front());
+  events_.pop_front();
+  while (!events_.empty() && !out.done) {
+    merge(out, std::move(events_.front()));
+    events_.pop_front();
+  }
+  if (out.done) finished_ = true;
+  return out;
+}
+
+GenEvent RequestHandle::wait_all() {
+  GenEvent all;
+  for (;;) {
+    auto ev = next(std::chrono::milliseconds(1000));
+    if (!ev) continue;
+    merge(all, std::move(*ev));
+    if (all.done) return all;
+  }
+}
+
+// The scheduler polls the flag every step (a queued request can only wait while slots are busy, so
+// the scheduler is running and sees it soon).
+void RequestHandle::cancel() { cancelled_.store(true); }
+
+// ---------------------------------------------------------------------------------------------------
+// Slots
+
+struct Engine::Slot {
+  std::unique_ptr<SequenceState> seq;
+  std::vector<float> logits;  // [vocab] logits of the last token run
+  bool busy = false;
+  GenRequest req;
+  std::shared_ptr<RequestHandle> handle;
+  std::optional<Sampler> sampler;
+  std::optional<StreamDecoder> decoder;
+  std::vector<int32_t> history;  // prompt + output (the penalties look at it)
+  int64_t n_prompt_done = 0;     // prompt tokens already run
+  int64_t n_generated = 0;
+  int32_t last_token = 0;
+  std::string text;              // output text decoded so far
+  size_t n_emitted = 0;          // bytes of `text` already sent
+  size_t max_stop_len = 0;
+
+  bool prefilling() const { return n_prompt_done < int64_t(req.prompt.size()); }
+};
+
+Engine::Engine(std::unique_ptr<Model> model, const Tokenizer* tok, EngineConfig cfg)
+    : model_(std::move(model)), tok_(tok), cfg_(cfg) {
+  MM_CHECK(model_ != nullptr);
+  const auto& mc = model_->config();
+  if (cfg_.n_parallel < 1) throw Error("--parallel must be >= 1");
+  if (cfg_.max_queue < 0) throw Error("the queue size must be >= 0");
+  if (cfg_.prefill_chunk < 1 || cfg_.prefill_budget < 1) throw Error("the prefill chunk must be >= 1 token");
+  if (cfg_.n_ctx <= 0) cfg_.n_ctx = std::min<int64_t>(mc.max_position_embeddings, 8192);
+  if (cfg_.n_ctx > mc.max_position_embeddings)
+    throw Error("--ctx-size " + std::to_string(cfg_.n_ctx) + " exceeds the model's max_position_embeddings " +
+                std::to_string(mc.max_position_embeddings));
+  if (cfg_.n_ctx < 2) throw Error("--ctx-size must be >= 2");
+  vocab_size_ = mc.vocab_size;
+  for (int i = 0; i < cfg_.n_parallel; ++i) {
+    auto s = std::make_unique<Slot>();
+    s->seq = model_->new_sequence(cfg_.n_ctx);
+    s->logits.resize(size_t(vocab_size_));
+    slots_.push_back(std::move(s));
+  }
+  metrics_.slots_total = cfg_.n_parallel;
+  thread_ = std::thread([this] { loop(); });
+}
+
+Engine::~Engine() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  for (auto& s : slots_)
+    if (s->busy) finish(*s, FinishReason::Cancelled, {});
+  for (auto& p : queue_) {
+    GenEvent ev;
+    ev.done = true;
+    ev.finish = FinishReason::Cancelled;
+    ev.n_prompt = int64_t(p.req.prompt.size());
+    p.handle->push(std::move(ev));
+  }
+}
+
+std::shared_ptr<RequestHandle> Engine::submit(GenRequest req) {
+  const int64_t n_prompt = int64_t(req.prompt.size());
+  if (n_prompt == 0) throw Error("the prompt is empty");
+  for (int32_t t : req.prompt)
+    if (t < 0 || t >= vocab_size_) throw Error("token id " + std::to_string(t) + " is out of range");
+  if (n_prompt >= cfg_.n_ctx)
+    throw Error("the prompt has " + std::to_string(n_prompt) + " tokens, more than the context size allows (" +
+                std::to_string(cfg_.n_ctx) + " tokens, prompt and output)");
+  if (req.max_tokens < 1) throw Error("max_tokens must be >= 1");
+  if (n_prompt + req.max_tokens > cfg_.n_ctx)
+    throw Error("the prompt (" + std::to_string(n_prompt) + " tokens) plus max_tokens (" +
+                std::to_string(req.max_tokens) + ") exceeds the context size " + std::to_string(cfg_.n_ctx));
+  for (const auto& s : req.stop)
+    if (s.empty()) throw Error("stop strings must not be empty");
+  if (!req.stop.empty() && !tok_) throw Error("stop strings need a tokenizer");
+  if (req.top_logprobs > 20) throw Error("top_logprobs must be <= 20");
+  const auto& sp = req.sampling;
+  if (!(sp.temperature >= 0) || !(sp.top_p > 0 && sp.top_p <= 1) || sp.top_k < 0 || !(sp.min_p >= 0 && sp.min_p <= 1) ||
+      !(sp.repetition_penalty > 0) || !std::isfinite(sp.presence_penalty) || !std::isfinite(sp.frequency_penalty))
+    throw Error("sampling parameters out of range");
+
+  auto h = std::make_shared<RequestHandle>();
+  {
+    std::lock_guard lk(mu_);
+    if (stop_) throw Error("the server is shutting down");
+    int64_t n_free = int64_t(std::count_if(slots_.begin(), slots_.end(), [](auto& s) { return !s->busy; }));
+    // busy is written by the scheduler only, under mu_ (see admit/finish)
+    if (int64_t(queue_.size()) >= cfg_.max_queue + n_free) {
+      ++metrics_.requests_rejected;
+      throw QueueFullError("the server is busy: " + std::to_string(queue_.size()) + " requests are waiting");
+    }
+    h->id_ = next_id_++;
+    ++metrics_.requests_total;
+    queue_.push_back({std::move(req), h});
+  }
+  cv_.notify_all();
+  return h;
+}
+
+EngineMetrics Engine::metrics() const {
+  std::lock_guard lk(mu_);
+  EngineMetrics m = metrics_;
+  m.queue_depth = int64_t(queue_.size());
+  m.slots_busy = int64_t(std::count_if(slots_.begin(), slots_.end(), [](auto& s) { return s->busy; }));
+  return m;
+}
+
+// Called with mu_ held.
+void Engine::admit(Slot& s, Pending&& p) {
+  s.busy = true;
+  s.req = std::move(p.req);
+  s.handle = std::move(p.handle);
+  s.seq->reset();
+  s.sampler.emplace(s.req.sampling);
+  if (tok_) s.decoder.emplace(*tok_, false);
+  s.history = s.req.prompt;
+  s.n_prompt_done = 0;
+  s.n_generated = 0;
+  s.text.clear();
+  s.n_emitted = 0;
+  s.max_stop_len = 0;
+  for (const auto& st : s.req.stop) s.max_stop_len = std::max(s.max_stop_len, st.size());
+}
+
+void Engine::finish(Slot& s, FinishReason r, GenEvent ev) {
+  ev.done = true;
+  ev.finish = r;
+  ev.n_prompt = int64_t(s.req.prompt.size());
+  ev.n_generated = s.n_generated;
+  auto h = std::move(s.handle);
+  {
+    std::lock_guard lk(mu_);
+    s.busy = false;
+    if (r == FinishReason::Cancelled) ++metrics_.requests_cancelled;
+    else if (r == FinishReason::Error) ++metrics_.requests_failed;
+    else ++metrics_.requests_ok;
+  }
+  s.sampler.reset();
+  s.decoder.reset();
+  s.req = {};
+  s.history.clear();
+  s.text.clear();
+  h->push(std::move(ev));
+}
+
+void Engine::loop() {
+  for (;;) {
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait(lk, [&] {
+        return stop_ || !queue_.empty() || std::any_of(slots_.begin(), slots_.end(), [](auto& s) { return s->busy; });
+      });
+      if (stop_) return;
+    }
+    step();
+  }
+}
+
+namespace {
+
+// log-softmax of the raw logits for the chosen token and the top n alternatives.
+TokenLogprob token_logprob(const std::vector<float>& logits, int32_t tok, int top_n, std::vector<int32_t>& idx) {
+  const size_t n = logits.size();
+  float mx = *std::max_element(logits.begin(), logits.end());
+  double z = 0;
+  for (float l : logits) z += std::exp(double(l) - mx);
+  const double lz = mx + std::log(z);
+  TokenLogprob lp;
+  lp.id = tok;
+  lp.logprob = float(double(logits[size_t(tok)]) - lz);
+  if (top_n > 0) {
+    const size_t k = std::min(size_t(top_n), n);
+    idx.resize(n);
+    std::iota(idx.begin(), idx.end(), 0);
+    std::partial_sort(idx.begin(), idx.begin() + long(k), idx.end(), [&](int32_t a, int32_t b) {
+      return logits[size_t(a)] > logits[size_t(b)] || (logits[size_t(a)] == logits[size_t(b)] && a < b);
+    });
+    for (size_t i = 0; i < k; ++i) lp.top.emplace_back(idx[i], float(double(logits[size_t(idx[i])]) - lz));
+  }
+  return lp;
+}
+
+// Earliest occurrence of any stop string in text at or after `from`: (position, index) or npos.
+std::pair<size_t, size_t> find_stop(const std::string& text, size_t from, const std::vector<std::string>& stops) {
+  size_t best = std::string::npos, which = 0;
+  for (size_t i = 0; i < stops.size(); ++i) {
+    size_t p = text.find(stops[i], from);
+    if (p < best) best = p, which = i;
+  }
+  return {best, which};
+}
+
+// Bytes of text[from, end) that can be sent: everything before the first position whose tail could
+// still grow into a stop string.
+size_t safe_end(const std::string& text, size_t from, const std::vector<std::string>& stops, size_t max_len) {
+  const size_t lo = text.size() > max_len ? std::max(from, text.size() - max_len + 1) : from;
+  for (size_t i = lo; i < text.size(); ++i) {
+    const std::string_view tail(text.data() + i, text.size() - i);
+    for (const auto& st : stops)
+      if (st.size() > tail.size() && std::string_view(st).substr(0, tail.size()) == tail) return i;
+  }
+  return text.size();
+}
+
+}  // namespace
+
+void Engine::on_token(Slot& s) {
+  GenEvent ev;
+  const int32_t tok = s.sampler->sample(s.logits, s.history);
+  ++s.n_generated;
+  s.history.push_back(tok);
+  s.last_token = tok;
+  ev.tokens.push_back(tok);
+  ev.n_prompt = int64_t(s.req.prompt.size());
+  ev.n_generated = s.n_generated;
+  {
+    std::lock_guard lk(mu_);
+    ++metrics_.generated_tokens_total;
+  }
+  if (std::find(s.req.stop_ids.begin(), s.req.stop_ids.end(), tok) != s.req.stop_ids.end()) {
+    if (s.decoder) s.text += s.decoder->flush();
+    auto [pos, which] = find_stop(s.text, s.n_emitted, s.req.stop);
+    if (pos != std::string::npos) {
+      ev.text = s.text.substr(s.n_emitted, pos - s.n_emitted);
+      ev.stop_string = s.req.stop[which];
+    } else {
+      ev.text = s.text.substr(s.n_emitted);
+      ev.stop_token = tok;
+    }
+    return finish(s, FinishReason::Stop, std::move(ev));
+  }
+  if (s.req.top_logprobs >= 0) {
+    static thread_local std::vector<int32_t> idx;
+    ev.logprobs.push_back(token_logprob(s.logits, tok, s.req.top_logprobs, idx));
+  }
+  // Ids the tokenizer does not know (padding rows of the embedding) have no text.
+  if (s.decoder && tok < tok_->vocab_size()) s.text += s.decoder->push(tok);
+  const bool at_limit = s.n_generated >= s.req.max_tokens;
+  if (at_limit && s.decoder) s.text += s.decoder->flush();
+  auto [pos, which] = find_stop(s.text, s.n_emitted, s.req.stop);
+  if (pos != std::string::npos) {
+    ev.text = s.text.substr(s.n_emitted, pos - s.n_emitted);
+    ev.stop_string = s.req.stop[which];
+    return finish(s, FinishReason::Stop, std::move(ev));
+  }
+  if (at_limit) {
+    ev.text = s.text.substr(s.n_emitted);
+    return finish(s, FinishReason::Length, std::move(ev));
+  }
+  const size_t end = s.req.stop.empty() ? s.text.size() : safe_end(s.text, s.n_emitted, s.req.stop, s.max_stop_len);
+  ev.text = s.text.substr(s.n_emitted, end - s.n_emitted);
+  s.n_emitted = end;
+  s.handle->push(std::move(ev));
+}
+
+bool Engine::step() {
+  // 1. Free the slots of cancelled requests, then fill free slots from the queue.
+  for (auto& s : slots_)
+    if (s->busy && s->handle->cancelled()) finish(*s, FinishReason::Cancelled, {});
+  std::vector<std::shared_ptr<RequestHandle>> dropped;
+  {
+    std::lock_guard lk(mu_);
+    for (auto& s : slots_) {
+      if (s->busy) continue;
+      while (!queue_.empty() && queue_.front().handle->cancelled()) {
+        dropped.push_back(std::move(queue_.front().handle));
+        queue_.pop_front();
+        ++metrics_.requests_cancelled;
+      }
+      if (queue_.empty()) break;
+      admit(*s, std::move(queue_.front()));
+      queue_.pop_front();
+    }
+  }
+  for (auto& h : dropped) {
+    GenEvent ev;
+    ev.done = true;
+    ev.finish = FinishReason::Cancelled;
+    h->push(std::move(ev));
+  }
+
+  // 2. One batch: every decoding slot's last token + prefill chunks within the budget.
+  std::vector<BatchItem> batch;
+  std::vector<Slot*> sampled;  // slots whose logits are ready after this step
+  std::vector<Slot*> members;
+  int64_t n_prefill = 0, n_decode = 0;
+  for (auto& sp : slots_) {
+    Slot& s = *sp;
+    if (!s.busy || s.prefilling()) continue;
+    batch.push_back({s.seq.get(), &s.last_token, 1, s.logits.data(), false});
+    sampled.push_back(&s);
+    members.push_back(&s);
+    ++n_decode;
+  }
+  // Prefill: oldest request first (lowest id), chunk ends at the next multiple of prefill_chunk.
+  std::vector<Slot*> pre;
+  for (auto& sp : slots_)
+    if (sp->busy && sp->prefilling()) pre.push_back(sp.get());
+  std::sort(pre.begin(), pre.end(), [](Slot* a, Slot* b) { return a->handle->id() < b->handle->id(); });
+  for (Slot* s : pre) {
+    const int64_t n_prompt = int64_t(s->req.prompt.size());
+    const int64_t end = std::min(n_prompt, (s->n_prompt_done / cfg_.prefill_chunk + 1) * cfg_.prefill_chunk);
+    const int64_t n = end - s->n_prompt_done;
+    if (n_prefill > 0 && n_prefill + n > cfg_.prefill_budget) break;
+    const bool last = end == n_prompt;
+    batch.push_back({s->seq.get(), s->req.prompt.data() + s->n_prompt_done, n, last ? s->logits.data() : nullptr, false});
+    if (last) sampled.push_back(s);
+    members.push_back(s);
+    n_prefill += n;
+  }
+  if (batch.empty()) return false;
+
+  // 3. Run it.
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    model_->forward(batch);
+  } catch (const std::exception& e) {
+    for (Slot* s : members) {
+      GenEvent ev;
+      ev.error = e.what();
+      finish(*s, FinishReason::Error, std::move(ev));
+    }
+    return true;
+  }
+  const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  {
+    std::lock_guard lk(mu_);
+    ++metrics_.steps_total;
+    metrics_.prompt_tokens_total += uint64_t(n_prefill);
+    if (n_prefill > 0) metrics_.prefill_seconds += dt;
+    if (n_decode > 0) metrics_.decode_seconds += dt;
+  }
+  for (size_t i = 0; i < members.size(); ++i)
+    if (members[i]->prefilling()) members[i]->n_prompt_done += batch[i].n_tokens;
+
+  // 4. Sample the next token of every slot whose logits are ready.
+  for (Slot* s : sampled) {
+    try {
+      on_token(*s);
+    } catch (const std::exception& e) {
+      if (!s->busy) continue;
+      GenEvent ev;
+      ev.error = e.what();
+      finish(*s, FinishReason::Error, std::move(ev));
+    }
+  }
+  return true;
+}
+
+}  // namespace mm

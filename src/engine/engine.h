@@ -1,0 +1,159 @@
+// Engine: continuous batching of generation requests over one Model.
+//
+// One scheduler thread owns the Model and every SequenceState. Other threads (HTTP handlers) only
+// submit() requests and read their results from a RequestHandle, a thread-safe channel. Each scheduler
+// step runs ONE Model::forward over:
+//   * the next token of every slot that is decoding, and
+//   * prefill chunks of slots still reading their prompt (chunk boundaries at fixed multiples of
+//     prefill_chunk from the prompt start, at most prefill_budget prompt tokens per step), so running
+//     streams keep producing a token every step while a long prompt is read.
+// Chunk boundaries never depend on what else is batched and the model computes every row on its own,
+// so a request's greedy output is the same alone or batched.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+#include "sampling/sampler.h"
+
+namespace mm {
+
+class Model;
+class Tokenizer;
+
+struct EngineConfig {
+  int n_parallel = 4;            // slots (sequences generated at the same time)
+  int64_t n_ctx = 0;             // tokens per slot (prompt + output); 0: min(max_position_embeddings, 8192)
+  int64_t max_queue = 64;        // requests waiting for a slot before submit() refuses
+  int64_t prefill_chunk = 256;   // prompt tokens per chunk
+  int64_t prefill_budget = 256;  // prompt tokens per step (at least one chunk is always taken)
+};
+
+struct GenRequest {
+  std::vector<int32_t> prompt;        // at least one token
+  SamplingParams sampling;
+  int64_t max_tokens = 16;            // >= 1; prompt + max_tokens must fit n_ctx
+  std::vector<std::string> stop;      // stop strings (matched on the decoded text, removed from it)
+  std::vector<int32_t> stop_ids;      // end tokens (eos, the chat end token): end the output, not shown
+  int top_logprobs = -1;              // < 0: no logprobs; else also the n most likely alternatives
+};
+
+enum class FinishReason { Stop, Length, Cancelled, Error };
+const char* finish_reason_name(FinishReason r);  // "stop" | "length" | "cancelled" | "error"
+
+struct TokenLogprob {
+  int32_t id = 0;
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;  // most likely tokens at that step, best first
+};
+
+// What a request produced since the previous event.
+struct GenEvent {
+  std::string text;                   // new output text: whole UTF-8 characters, stop strings cut
+  std::vector<int32_t> tokens;        // tokens sampled since the previous event (end tokens included)
+  std::vector<TokenLogprob> logprobs; // per shown token when requested
+  bool done = false;
+  FinishReason finish = FinishReason::Stop;
+  std::string stop_string;            // done by a stop string: which one
+  int32_t stop_token = -1;            // done by an end token: which one
+  int64_t n_prompt = 0, n_generated = 0;  // set on every event
+  std::string error;                  // finish == Error
+};
+
+// Raised by Engine::submit when the waiting queue is full (HTTP 503).
+struct QueueFullError : Error {
+  using Error::Error;
+};
+
+// The channel between the scheduler (producer) and the requester (consumer).
+class RequestHandle {
+ public:
+  // Waits up to `timeout` for output; merges everything pending into one event. nullopt on timeout.
+  std::optional<GenEvent> next(std::chrono::milliseconds timeout);
+  // Blocks until done and returns the whole output merged.
+  GenEvent wait_all();
+  // Ask the scheduler to stop this request; its slot is freed at the next step.
+  void cancel();
+  bool cancelled() const { return cancelled_.load(); }
+  uint64_t id() const { return id_; }
+
+ private:
+  friend class Engine;
+  void push(GenEvent ev);
+  static void merge(GenEvent& into, GenEvent&& ev);
+
+  uint64_t id_ = 0;
+  std::atomic<bool> cancelled_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<GenEvent> events_;
+  bool finished_ = false;   // the done event was consumed
+};
+
+struct EngineMetrics {
+  uint64_t requests_total = 0, requests_ok = 0, requests_cancelled = 0, requests_failed = 0;
+  uint64_t requests_rejected = 0;  // queue full
+  uint64_t prompt_tokens_total = 0, generated_tokens_total = 0;
+  uint64_t steps_total = 0;
+  double prefill_seconds = 0, decode_seconds = 0;  // time in steps with prefill / decode rows
+  int64_t queue_depth = 0, slots_busy = 0, slots_total = 0;
+};
+
+class Engine {
+ public:
+  // tok: turns output tokens into text (and stop strings work on it); null: token ids only, no text.
+  Engine(std::unique_ptr<Model> model, const Tokenizer* tok, EngineConfig cfg);
+  ~Engine();  // stops the scheduler; pending requests end with FinishReason::Cancelled
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Validates and queues. Throws mm::Error (bad request) or QueueFullError.
+  std::shared_ptr<RequestHandle> submit(GenRequest req);
+  EngineMetrics metrics() const;
+  int64_t n_ctx() const { return cfg_.n_ctx; }
+  const EngineConfig& config() const { return cfg_; }
+  const Tokenizer& tokenizer() const {
+    MM_CHECK(tok_ != nullptr);
+    return *tok_;
+  }
+  int64_t vocab_size() const { return vocab_size_; }
+
+ private:
+  struct Slot;
+  struct Pending {
+    GenRequest req;
+    std::shared_ptr<RequestHandle> handle;
+  };
+  void loop();
+  bool step();  // one forward; false when idle
+  void admit(Slot& s, Pending&& p);
+  void finish(Slot& s, FinishReason r, GenEvent ev);
+  void on_token(Slot& s);
+
+  std::unique_ptr<Model> model_;  // touched only by the scheduler thread
+  const Tokenizer* tok_;
+  EngineConfig cfg_;
+  int64_t vocab_size_ = 0;
+  std::vector<std::unique_ptr<Slot>> slots_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;
+  bool stop_ = false;
+  uint64_t next_id_ = 1;
+  EngineMetrics metrics_;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace mm

@@ -1,0 +1,114 @@
+// Shared pieces of the HTTP routes: the server context, request-field readers that reject wrong types,
+// error JSON in each API's shape, and the SSE pump between an engine request and an HTTP response.
+// HTTP threads only submit() to the Engine and read the RequestHandle; they never touch model state.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "chat/chat.h"
+#include "core/error.h"
+#include "engine/engine.h"
+#include "tokenizer/tokenizer.h"
+
+namespace mm::server {
+
+using json = nlohmann::json;
+
+// A request error with its HTTP status and the API's error type (e.g. invalid_request_error).
+struct ApiError : Error {
+  ApiError(int status, std::string type, const std::string& msg) : Error(msg), status(status), type(std::move(type)) {}
+  int status;
+  std::string type;
+};
+
+enum class Api { OpenAI, Anthropic };
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;  // 0: any free port (printed at startup)
+  std::string api_key;  // empty: no authentication
+  std::string model_name;
+  size_t max_body_bytes = 8u << 20;
+  int n_http_threads = 0;  // 0: enough for every slot and queued request
+};
+
+struct ServerContext {
+  ServerContext(Engine& e, ChatFormat f, ServerOptions o) : engine(e), tok(e.tokenizer()), format(f), opts(std::move(o)) {}
+  Engine& engine;
+  const Tokenizer& tok;
+  ChatFormat format;
+  ServerOptions opts;
+  std::vector<int32_t> eos_ids;  // end of text for raw completions (generation_config eos)
+  std::vector<int32_t> end_ids;  // chat: eos + the chat format's end-of-message tokens
+  std::string fingerprint;
+  int64_t created = 0;
+  std::atomic<uint64_t> http_requests{0}, http_errors{0};
+};
+
+// ---- request parsing (all throw ApiError 400 naming the field)
+json parse_body(const httplib::Request& req);
+std::optional<double> get_number(const json& j, const char* key);
+std::optional<int64_t> get_int(const json& j, const char* key);
+std::optional<bool> get_bool(const json& j, const char* key);
+std::optional<std::string> get_string(const json& j, const char* key);
+// A string or an array of strings (at most 16).
+std::vector<std::string> get_string_list(const json& j, const char* key);
+[[noreturn]] void bad_request(const std::string& msg);
+
+// Sampling fields shared by the APIs: temperature, top_p, top_k, min_p, presence / frequency /
+// repetition penalties, seed. Anthropic's API has no penalties but accepting them does no harm.
+void parse_sampling(const json& body, GenRequest& req);
+// max_tokens (or a given alias): checked >= 1; missing gives the rest of the context.
+void parse_max_tokens(const ServerContext& ctx, const json& body, GenRequest& req, std::initializer_list<const char*> keys,
+                      bool required);
+
+// ignore_eos (an extension, as in llama.cpp / vLLM): generate to max_tokens, not stopping at end tokens.
+void parse_ignore_eos(const json& body, GenRequest& req);
+
+// ---- responses
+std::string dump(const json& j);  // never throws on odd UTF-8 (replaced)
+void send_json(httplib::Response& res, const json& j, int status = 200);
+void send_error(httplib::Response& res, Api api, int status, const std::string& type, const std::string& msg);
+// Runs fn(body); exceptions become the API's error JSON (ApiError status; mm::Error 400; QueueFullError
+// 503 + Retry-After; anything else 500). Checks the API key first.
+void handle(ServerContext& ctx, Api api, const httplib::Request& req, httplib::Response& res,
+            const std::function<void(const json& body)>& fn);
+bool authorized(const ServerContext& ctx, const httplib::Request& req);
+
+// Streams an engine request as server-sent events: on_event turns each engine event into SSE text
+// (the last one, done = true, must write the closing events). A client that goes away cancels the
+// request, which frees its slot at the next engine step.
+void stream_sse(httplib::Response& res, std::shared_ptr<RequestHandle> h,
+                std::function<std::string(const GenEvent& ev)> on_event);
+std::string sse(const json& data);                          // "data: {...}\n\n"
+std::string sse(const std::string& event, const json& data);  // "event: E\ndata: {...}\n\n"
+
+// ---- misc
+std::string random_id(const std::string& prefix);
+int64_t unix_time();
+uint64_t random_seed();
+// The raw bytes a token stands for (byte-level BPE undone) and its text as a string.
+std::string token_bytes(const Tokenizer& tok, int32_t id);
+// Bytes as a JSON array of numbers (OpenAI logprobs "bytes").
+json bytes_json(const std::string& bytes);
+
+// Chat output: the parser's events accumulated for a non-streaming reply.
+struct ChatResult {
+  std::string reasoning, content;
+  std::vector<ToolCall> calls;
+};
+void add_chat_events(ChatResult& r, const std::vector<ChatEvent>& evs);
+
+// Tools (OpenAI form) given to the prompt after tool_choice: `none` drops them all, a non-empty
+// `only` keeps just that function (ApiError when it is not among them).
+json select_tools(const json& tools, bool none, const std::string& only);
+
+}  // namespace mm::server

@@ -1,0 +1,106 @@
+// Service routes: GET /health, GET /metrics (Prometheus text), GET /v1/models, POST /tokenize,
+// POST /detokenize, and the chat page at GET /.
+#include <cstdio>
+
+#include "server/routes.h"
+
+namespace mm::server {
+
+namespace {
+
+std::string metrics_text(const ServerContext& ctx) {
+  const EngineMetrics m = ctx.engine.metrics();
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " + buf + "\n";
+  };
+  metric("minimax_requests_total", "counter", "Generation requests accepted.", double(m.requests_total));
+  metric("minimax_requests_ok_total", "counter", "Generation requests finished normally.", double(m.requests_ok));
+  metric("minimax_requests_cancelled_total", "counter", "Generation requests cancelled (client gone).",
+         double(m.requests_cancelled));
+  metric("minimax_requests_failed_total", "counter", "Generation requests that failed in the engine.",
+         double(m.requests_failed));
+  metric("minimax_requests_rejected_total", "counter", "Generation requests refused because the queue was full (503).",
+         double(m.requests_rejected));
+  metric("minimax_http_requests_total", "counter", "API HTTP requests handled.", double(ctx.http_requests.load()));
+  metric("minimax_http_errors_total", "counter", "API HTTP requests answered with an error.", double(ctx.http_errors.load()));
+  metric("minimax_prompt_tokens_total", "counter", "Prompt tokens processed (prefill).", double(m.prompt_tokens_total));
+  metric("minimax_generated_tokens_total", "counter", "Tokens generated.", double(m.generated_tokens_total));
+  metric("minimax_engine_steps_total", "counter", "Batched forward steps run.", double(m.steps_total));
+  metric("minimax_queue_depth", "gauge", "Requests waiting for a slot.", double(m.queue_depth));
+  metric("minimax_slots_busy", "gauge", "Slots generating now.", double(m.slots_busy));
+  metric("minimax_slots_total", "gauge", "Slots (--parallel).", double(m.slots_total));
+  metric("minimax_prefill_tokens_per_second", "gauge",
+         "Prompt tokens per second of the steps that ran prefill (since start).",
+         m.prefill_seconds > 0 ? double(m.prompt_tokens_total) / m.prefill_seconds : 0.0);
+  metric("minimax_decode_tokens_per_second", "gauge", "Generated tokens per second of the steps that decoded (since start).",
+         m.decode_seconds > 0 ? double(m.generated_tokens_total) / m.decode_seconds : 0.0);
+  return out;
+}
+
+std::vector<int32_t> token_list(const ServerContext& ctx, const json& body, const char* key) {
+  auto it = body.find(key);
+  if (it == body.end() || !it->is_array()) bad_request(std::string("'") + key + "' must be an array of token ids");
+  std::vector<int32_t> ids;
+  for (const auto& x : *it) {
+    if (!x.is_number_integer()) bad_request(std::string("'") + key + "' must hold integers");
+    const int64_t v = x.get<int64_t>();
+    if (v < 0 || v >= ctx.tok.vocab_size()) bad_request("token id " + std::to_string(v) + " is out of range");
+    ids.push_back(int32_t(v));
+  }
+  return ids;
+}
+
+}  // namespace
+
+void register_misc_routes(httplib::Server& svr, ServerContext& ctx) {
+  svr.Get("/health", [&ctx](const httplib::Request&, httplib::Response& res) {
+    const EngineMetrics m = ctx.engine.metrics();
+    send_json(res, {{"status", "ok"}, {"slots_idle", m.slots_total - m.slots_busy}, {"slots_busy", m.slots_busy},
+                    {"queue_depth", m.queue_depth}});
+  });
+  svr.Get("/metrics", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(ctx, req)) return send_error(res, Api::OpenAI, 401, "authentication_error", "invalid or missing API key");
+    res.set_content(metrics_text(ctx), "text/plain; version=0.0.4");
+  });
+  svr.Get("/v1/models", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    handle(ctx, Api::OpenAI, req, res, [&](const json&) {
+      send_json(res, {{"object", "list"},
+                      {"data", json::array({{{"id", ctx.opts.model_name},
+                                             {"object", "model"},
+                                             {"created", ctx.created},
+                                             {"owned_by", "minimax.cpp"},
+                                             {"meta", {{"n_ctx", ctx.engine.n_ctx()},
+                                                       {"n_vocab", ctx.engine.vocab_size()},
+                                                       {"chat_format", ctx.format == ChatFormat::M2 ? "m2" : "text01"}}}}})}});
+    });
+  });
+  svr.Post("/tokenize", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    handle(ctx, Api::OpenAI, req, res, [&](const json& body) {
+      auto text = get_string(body, "content");
+      if (!text) bad_request("'content' (a string) is required");
+      const bool parse_special = get_bool(body, "parse_special").value_or(true);
+      const bool with_pieces = get_bool(body, "with_pieces").value_or(false);
+      auto ids = ctx.tok.encode(*text, parse_special);
+      json tokens = json::array();
+      for (int32_t id : ids) {
+        if (with_pieces) tokens.push_back({{"id", id}, {"piece", token_bytes(ctx.tok, id)}});
+        else tokens.push_back(id);
+      }
+      send_json(res, {{"tokens", tokens}});
+    });
+  });
+  svr.Post("/detokenize", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    handle(ctx, Api::OpenAI, req, res, [&](const json& body) {
+      auto ids = token_list(ctx, body, "tokens");
+      send_json(res, {{"content", ctx.tok.decode(ids)}});
+    });
+  });
+  svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(kChatPageHtml, "text/html; charset=utf-8");
+  });
+}
+
+}  // namespace mm::server

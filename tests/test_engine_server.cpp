@@ -1,0 +1,239 @@
+// The HTTP routes over a scripted model whose output is fixed text (reasoning, answer, a tool call,
+// multi-byte UTF-8), served in-process and called over HTTP: structured tool_calls / tool_use blocks,
+// reasoning split from content, streaming deltas that never split UTF-8.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "engine/engine.h"
+#include "model/model.h"
+#include "server/server.h"
+#include "tokenizer/tokenizer.h"
+
+using namespace mm;
+using json = nlohmann::json;
+
+namespace {
+
+const std::string kModel = std::string(MM_SHARED_DIR) + "/testdata/minimax_text01_tiny/model_bf16";
+
+// Emits `script` token by token after any prompt (then repeats its last token).
+class ScriptedModel final : public Model {
+ public:
+  ScriptedModel(ModelConfig cfg, std::vector<int32_t> script) : Model(std::move(cfg)), script_(std::move(script)) {}
+  void forward(std::span<const BatchItem> batch) override {
+    validate_batch(batch);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // slow enough that SSE events come one by one
+    for (const auto& it : batch) {
+      if (it.seq->n_past == 0) prompt_len_.erase(it.seq);  // a new request in this slot
+      it.seq->n_past += it.n_tokens;
+      if (!it.logits) continue;  // a prefill chunk before the last
+      if (!prompt_len_.count(it.seq)) prompt_len_[it.seq] = it.seq->n_past;  // the prompt's last chunk
+      const int64_t k = std::min<int64_t>(it.seq->n_past - prompt_len_[it.seq], int64_t(script_.size()) - 1);
+      std::fill(it.logits, it.logits + cfg_.vocab_size, -10.0f);
+      it.logits[script_[size_t(k)]] = 10.0f;
+    }
+  }
+  std::unique_ptr<SequenceState> new_sequence(int64_t n_ctx_max) const override {
+    auto s = std::make_unique<SequenceState>();
+    s->n_ctx_max = n_ctx_max;
+    return s;
+  }
+  double active_weight_bytes() const override { return 0; }
+  double total_weight_bytes() const override { return 0; }
+
+ private:
+  std::vector<int32_t> script_;
+  std::map<SequenceState*, int64_t> prompt_len_;
+};
+
+bool valid_utf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = uint8_t(s[i]);
+    const int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + size_t(n) > s.size()) return false;
+    for (int k = 1; k < n; ++k)
+      if ((uint8_t(s[i + size_t(k)]) & 0xc0) != 0x80) return false;
+    i += size_t(n);
+  }
+  return true;
+}
+
+// SSE body -> the JSON of every data line (except [DONE]) and whether [DONE] came.
+std::vector<json> sse_events(const std::string& body, bool* done = nullptr) {
+  std::vector<json> out;
+  size_t pos = 0;
+  while ((pos = body.find("data: ", pos)) != std::string::npos) {
+    size_t end = body.find('\n', pos);
+    std::string data = body.substr(pos + 6, end - pos - 6);
+    if (data == "[DONE]") {
+      if (done) *done = true;
+    } else {
+      out.push_back(json::parse(data));
+    }
+    pos = end;
+  }
+  return out;
+}
+
+const std::string kOutput =
+    "<think>\nLet me think: café 日本.\n</think>\n\nSure, checking é🙂.<tool_calls>\n"
+    "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_calls>";
+
+const json kTools = json::parse(R"([{"type":"function","function":{"name":"get_weather","description":"w",
+  "parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}])");
+
+class ServerFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tok_ = Tokenizer::from_file(kModel + "/tokenizer.json");
+    auto cfg = load_model(kModel)->config();
+    auto script = tok_->encode(kOutput);
+    script.push_back(*tok_->token_to_id("[e~["));
+    EngineConfig ec;
+    ec.n_parallel = 2;
+    ec.n_ctx = 1024;
+    engine_ = std::make_unique<Engine>(std::make_unique<ScriptedModel>(cfg, script), tok_.get(), ec);
+    server::ServerOptions o;
+    o.port = 0;
+    o.model_name = "scripted";
+    srv_ = std::make_unique<server::Server>(*engine_, ChatFormat::Text01, std::vector<int32_t>{}, o);
+    port_ = srv_->bind();
+    thread_ = std::thread([this] { srv_->listen(); });
+  }
+  void TearDown() override {
+    srv_->stop();
+    thread_.join();
+  }
+  httplib::Result post(const std::string& path, const json& body) {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(20, 0);
+    return c.Post(path.c_str(), body.dump(), "application/json");
+  }
+  json user_msgs() { return json::array({{{"role", "user"}, {"content", "Weather in Paris?"}}}); }
+
+  std::unique_ptr<Tokenizer> tok_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<server::Server> srv_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_F(ServerFixture, OpenAIChatToolCall) {
+  auto r = post("/v1/chat/completions", {{"messages", user_msgs()}, {"tools", kTools}, {"max_tokens", 200}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json j = json::parse(r->body);
+  const json& m = j["choices"][0]["message"];
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "tool_calls");
+  EXPECT_EQ(m["reasoning_content"], "Let me think: café 日本.");
+  EXPECT_EQ(m["content"], "Sure, checking é🙂.");
+  ASSERT_EQ(m["tool_calls"].size(), 1u);
+  EXPECT_EQ(m["tool_calls"][0]["type"], "function");
+  EXPECT_EQ(m["tool_calls"][0]["function"]["name"], "get_weather");
+  EXPECT_EQ(json::parse(m["tool_calls"][0]["function"]["arguments"].get<std::string>()), json({{"city", "Paris"}}));
+  EXPECT_FALSE(m["tool_calls"][0]["id"].get<std::string>().empty());
+  EXPECT_EQ(j["usage"]["completion_tokens"].get<int64_t>(), int64_t(tok_->encode(kOutput).size()) + 1);
+}
+
+TEST_F(ServerFixture, OpenAIChatToolCallStreaming) {
+  auto r = post("/v1/chat/completions", {{"messages", user_msgs()}, {"tools", kTools}, {"max_tokens", 200}, {"stream", true},
+                                         {"stream_options", {{"include_usage", true}}}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  bool done = false;
+  auto evs = sse_events(r->body, &done);
+  EXPECT_TRUE(done);
+  std::string reasoning, content, finish;
+  json calls = json::array();
+  int n_reasoning_chunks = 0;
+  for (const auto& e : evs) {
+    if (e.contains("usage")) {
+      EXPECT_TRUE(e["choices"].empty());
+      continue;
+    }
+    const json& c = e["choices"][0];
+    const json& d = c["delta"];
+    if (d.contains("reasoning_content")) {
+      reasoning += d["reasoning_content"].get<std::string>(), ++n_reasoning_chunks;
+      EXPECT_TRUE(valid_utf8(d["reasoning_content"].get<std::string>()));
+    }
+    if (d.contains("content")) content += d["content"].get<std::string>();
+    if (d.contains("tool_calls")) calls.push_back(d["tool_calls"][0]);
+    if (!c["finish_reason"].is_null()) finish = c["finish_reason"];
+  }
+  EXPECT_GT(n_reasoning_chunks, 1);  // really streamed
+  EXPECT_EQ(reasoning, "Let me think: café 日本.");
+  EXPECT_EQ(content, "Sure, checking é🙂.");
+  EXPECT_EQ(finish, "tool_calls");
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0]["index"], 0);
+  EXPECT_EQ(calls[0]["function"]["name"], "get_weather");
+  EXPECT_TRUE(evs.back().contains("usage"));
+}
+
+TEST_F(ServerFixture, AnthropicToolUse) {
+  auto r = post("/v1/messages", {{"model", "x"}, {"max_tokens", 200}, {"messages", user_msgs()},
+                                 {"tools", json::array({{{"name", "get_weather"}, {"input_schema", {{"type", "object"}}}}})}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json j = json::parse(r->body);
+  EXPECT_EQ(j["stop_reason"], "tool_use");
+  ASSERT_EQ(j["content"].size(), 3u) << j.dump();
+  EXPECT_EQ(j["content"][0]["type"], "thinking");
+  EXPECT_EQ(j["content"][0]["thinking"], "Let me think: café 日本.");
+  EXPECT_EQ(j["content"][1]["type"], "text");
+  EXPECT_EQ(j["content"][1]["text"], "Sure, checking é🙂.");
+  EXPECT_EQ(j["content"][2]["type"], "tool_use");
+  EXPECT_EQ(j["content"][2]["name"], "get_weather");
+  EXPECT_EQ(j["content"][2]["input"], json({{"city", "Paris"}}));
+}
+
+TEST_F(ServerFixture, AnthropicToolUseStreaming) {
+  auto r = post("/v1/messages", {{"model", "x"}, {"max_tokens", 200}, {"messages", user_msgs()}, {"stream", true},
+                                 {"tools", json::array({{{"name", "get_weather"}, {"input_schema", {{"type", "object"}}}}})}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  auto evs = sse_events(r->body);
+  ASSERT_GE(evs.size(), 6u);
+  EXPECT_EQ(evs.front()["type"], "message_start");
+  EXPECT_EQ(evs.back()["type"], "message_stop");
+  std::map<int, std::string> block_type, block_text;
+  std::string stop_reason;
+  for (const auto& e : evs) {
+    if (e["type"] == "content_block_start") block_type[e["index"]] = e["content_block"]["type"];
+    if (e["type"] == "content_block_delta") {
+      const json& d = e["delta"];
+      const std::string piece = d.contains("thinking") ? d["thinking"] : d.contains("text") ? d["text"] : d["partial_json"];
+      EXPECT_TRUE(valid_utf8(piece));
+      block_text[e["index"]] += piece;
+    }
+    if (e["type"] == "message_delta") stop_reason = e["delta"]["stop_reason"];
+  }
+  ASSERT_EQ(block_type.size(), 3u);
+  EXPECT_EQ(block_type[0], "thinking");
+  EXPECT_EQ(block_text[0], "Let me think: café 日本.");
+  EXPECT_EQ(block_type[1], "text");
+  EXPECT_EQ(block_text[1], "Sure, checking é🙂.");
+  EXPECT_EQ(block_type[2], "tool_use");
+  EXPECT_EQ(json::parse(block_text[2]), json({{"city", "Paris"}}));
+  EXPECT_EQ(stop_reason, "tool_use");
+}
+
+TEST_F(ServerFixture, CompletionsStreamNeverSplitsUtf8) {
+  auto r = post("/v1/completions", {{"prompt", "x"}, {"max_tokens", 200}, {"stream", true}});
+  ASSERT_TRUE(r);
+  std::string all;
+  for (const auto& e : sse_events(r->body)) {
+    if (e["choices"].empty()) continue;
+    const std::string t = e["choices"][0]["text"];
+    EXPECT_TRUE(valid_utf8(t));
+    all += t;
+  }
+  // Text-01 completions stop at eos only, so the chat end token shows (as its text) and the script repeats it.
+  EXPECT_EQ(all.substr(0, kOutput.size()), kOutput);
+}

@@ -1,0 +1,93 @@
+// `minimax serve`: the OpenAI / Anthropic compatible HTTP server.
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <pthread.h>
+#include <thread>
+
+#include "chat/chat.h"
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "engine/engine.h"
+#include "model/model.h"
+#include "server/server.h"
+#include "tokenizer/tokenizer.h"
+#include "tools/commands.h"
+
+namespace mm::cli {
+
+namespace {
+
+std::string tokenizer_path(const std::string& model, const std::string& given) {
+  if (!given.empty()) return given;
+  namespace fs = std::filesystem;
+  fs::path p(model);
+  fs::path dir = fs::is_directory(p) ? p : p.parent_path();
+  return (dir / "tokenizer.json").string();
+}
+
+int run_serve(int argc, char** argv) {
+  Args args(argc, argv);
+  args.check_known({"model", "host", "port", "parallel", "ctx-size", "api-key", "threads", "tokenizer", "alias",
+                    "queue", "prefill-chunk"});
+  const std::string model_path = args.required("model");
+  server::ServerOptions opts;
+  opts.host = args.str("host", "127.0.0.1");
+  const int64_t port = args.i64("port", 8080);
+  if (port < 0 || port > 65535) throw Error("--port must be in 0..65535 (0: any free port)");
+  opts.port = int(port);
+  opts.api_key = args.str("api-key", "");
+  std::string alias = args.str("alias", "");
+  if (alias.empty()) alias = std::filesystem::path(model_path).filename().string();
+  if (alias.empty()) alias = std::filesystem::path(model_path).parent_path().filename().string();
+  opts.model_name = alias;
+  EngineConfig ec;
+  ec.n_parallel = int(args.i64("parallel", 4));
+  ec.n_ctx = args.i64("ctx-size", 0);
+  ec.max_queue = args.i64("queue", 64);
+  ec.prefill_chunk = ec.prefill_budget = args.i64("prefill-chunk", 256);
+
+  // SIGINT / SIGTERM are taken by a waiting thread (blocked everywhere else), which stops the server.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  set_global_threads(int(args.i64("threads", 0)));
+  auto tok = Tokenizer::from_file(tokenizer_path(model_path, args.str("tokenizer", "")));
+  auto model = load_model(model_path);
+  const ModelConfig cfg = model->config();
+  const ChatFormat fmt = cfg.arch == Arch::MiniMaxM2 ? ChatFormat::M2 : ChatFormat::Text01;
+  std::vector<int32_t> eos;
+  if (cfg.eos_token_id) eos.push_back(int32_t(*cfg.eos_token_id));
+  Engine engine(std::move(model), tok.get(), ec);
+  server::Server srv(engine, fmt, eos, opts);
+  const int bound = srv.bind();
+  std::printf("minimax serve: %s (%s, chat format %s), %d slots x %lld tokens, listening on http://%s:%d\n",
+              alias.c_str(), cfg.arch_name(), fmt == ChatFormat::M2 ? "m2" : "text01", ec.n_parallel,
+              (long long)engine.n_ctx(), opts.host.c_str(), bound);
+  std::fflush(stdout);
+
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    std::fprintf(stderr, "minimax serve: signal %d, shutting down\n", sig);
+    srv.stop();
+  });
+  srv.listen();
+  // listen() returned on its own (not by a signal): wake the waiter.
+  pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
+  return 0;
+}
+
+const Register reg_serve{"serve",
+                         "HTTP server (OpenAI + Anthropic APIs): --model PATH [--host 127.0.0.1] [--port 8080] "
+                         "[--parallel N] [--ctx-size C] [--api-key KEY] [--threads N]",
+                         run_serve};
+
+}  // namespace
+
+}  // namespace mm::cli
