@@ -1,14 +1,6 @@
 # Server tests driven by the official `openai` / `@anthropic-ai/sdk` npm clients and headless Chromium
 # (tests/server/*.mjs, run with `node --test`).
 #
-# Debian's cpp-httplib is a compiled library (httplib.h holds declarations only): the server code in
-# `mm` must link it and use its compile definitions. The top-level CMakeLists.txt should own this; until it
-# does, it is added here (this file is included whenever tests are built).
-if(NOT TARGET PkgConfig::CPP_HTTPLIB)
-  pkg_check_modules(CPP_HTTPLIB REQUIRED IMPORTED_TARGET GLOBAL cpp-httplib)
-  target_link_libraries(mm PUBLIC PkgConfig::CPP_HTTPLIB)
-endif()
-
 find_program(MM_NODE_EXECUTABLE node)
 if(NOT MM_NODE_EXECUTABLE)
   message(STATUS "node not found: server client tests (tests/server) are not registered")
