@@ -7,6 +7,7 @@
 
 #include "chat/chat.h"
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "core/thread_pool.h"
 #include "engine/engine.h"
 #include "model/model.h"
@@ -27,9 +28,10 @@ std::string tokenizer_path(const std::string& model, const std::string& given) {
 }
 
 int run_serve(int argc, char** argv) {
-  Args args(argc, argv);
+  Args args(argc, argv, {"no-mmap"});
   args.check_known({"model", "host", "port", "parallel", "ctx-size", "api-key", "threads", "tokenizer", "alias",
-                    "queue", "prefill-chunk"});
+                    "queue", "prefill-chunk", "no-mmap"});
+  if (args.has("no-mmap")) set_load_mode(LoadMode::Load);
   const std::string model_path = args.required("model");
   server::ServerOptions opts;
   opts.host = args.str("host", "127.0.0.1");
