@@ -29,10 +29,18 @@ using DI = hn::RebindToSigned<DF>;
 using DU = hn::RebindToUnsigned<DF>;
 using VU = hn::Vec<DU>;
 
+// Block scales are f16. Finite values: move exponent+mantissa to f32 bit 13 and rescale by
+// 2^(127-15), exact for normals and subnormals alike (the out-of-line f16_to_f32, one call per 32
+// weights, held Q8_0 decode to a third of this speed). Inf / NaN take the general routine.
 HWY_INLINE float f16_at(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
-  return f16_to_f32(h);
+  if (HWY_UNLIKELY((h & 0x7c00) == 0x7c00)) return f16_to_f32(h);
+  const uint32_t u = uint32_t(h & 0x7fff) << 13;
+  float f;
+  std::memcpy(&f, &u, 4);
+  f *= 0x1p112f;
+  return (h & 0x8000) ? -f : f;
 }
 
 // N bytes at p widened to u32 lanes.
