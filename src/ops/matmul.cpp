@@ -7,6 +7,7 @@
 #include "core/thread_pool.h"
 #include "ops/quant.h"
 #include "ops/simd/kernels.h"
+#include "ops/simd/quant_kernels.h"
 
 namespace mm {
 
@@ -57,10 +58,36 @@ bool to_gemm_b(const Weight& w, simd::GemmB* b) {
 
 }  // namespace
 
+// GGUF block formats. Decode (1..4 x rows): stream each weight row once, blocks dequantised in
+// registers and FMA'd against the activations. More rows: dequantise a panel of weight rows to f32 once
+// (SIMD) and run the f32 GEMM on it, which reuses the panel across all x rows. Both are exact f32
+// dequantisation + f32 arithmetic (no activation quantisation).
+static void matmul_rows_quant(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y) {
+  const simd::QMatrix q{w.dtype, w.data, w.row_bytes, w.n_in};
+  if (n_rows <= 4) {
+    simd::quant_gemv(x, w.n_in, n_rows, q, o0, o1, y, w.n_out);
+    return;
+  }
+  constexpr int64_t kPanel = 64;  // matmul()'s prefill row group: one panel per task
+  thread_local std::vector<float> buf;
+  const int64_t rows = std::min(kPanel, o1 - o0);
+  if (buf.size() < size_t(rows * w.n_in)) buf.resize(size_t(rows * w.n_in));
+  for (int64_t o = o0; o < o1; o += kPanel) {
+    const int64_t n = std::min(kPanel, o1 - o);
+    simd::quant_dequant_rows(q, o, o + n, buf.data());
+    simd::GemmB fb{simd::BKind::F32, reinterpret_cast<const uint8_t*>(buf.data()), size_t(w.n_in) * 4, w.n_in};
+    simd::gemm_nt(x, w.n_in, n_rows, fb, 0, n, y + o, w.n_out, false);
+  }
+}
+
 void matmul_rows(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y) {
   simd::GemmB b;
   if (to_gemm_b(w, &b)) {
     simd::gemm_nt(x, w.n_in, n_rows, b, o0, o1, y, w.n_out, false);
+    return;
+  }
+  if (!w.scale && simd::quant_supported(w.dtype)) {
+    matmul_rows_quant(x, n_rows, w, o0, o1, y);
     return;
   }
   constexpr int64_t kRows = 16;
