@@ -80,6 +80,101 @@ void output_logits(const Weight& lm_head, const std::vector<float>& final_norm, 
   }
 }
 
+std::string layer_prefix(int64_t il) { return "model.layers." + std::to_string(il) + "."; }
+
+void append_global_specs(const ModelConfig& c, std::vector<TensorSpec>& s) {
+  const int64_t D = c.hidden_size, V = c.vocab_size;
+  s.push_back({"model.embed_tokens.weight", {V, D}, TensorRole::Embedding});
+  s.push_back({"model.norm.weight", {D}, TensorRole::Norm});
+  if (!c.tie_word_embeddings) s.push_back({"lm_head.weight", {V, D}, TensorRole::Output});
+}
+
+void append_softmax_attn_specs(const std::string& p, const ModelConfig& c, bool qk_norm, std::vector<TensorSpec>& s) {
+  const int64_t D = c.hidden_size, H = c.num_attention_heads, d = c.head_dim, kv = c.num_key_value_heads;
+  s.push_back({p + "self_attn.q_proj.weight", {H * d, D}, TensorRole::Dense});
+  s.push_back({p + "self_attn.k_proj.weight", {kv * d, D}, TensorRole::Dense});
+  s.push_back({p + "self_attn.v_proj.weight", {kv * d, D}, TensorRole::Dense});
+  s.push_back({p + "self_attn.o_proj.weight", {D, H * d}, TensorRole::Dense});
+  if (qk_norm) {
+    s.push_back({p + "self_attn.q_norm.weight", {H * d}, TensorRole::Norm});
+    s.push_back({p + "self_attn.k_norm.weight", {kv * d}, TensorRole::Norm});
+  }
+}
+
+void append_moe_specs(const std::string& p, const ModelConfig& c, bool routing_bias, std::vector<TensorSpec>& s) {
+  const int64_t D = c.hidden_size, I = c.intermediate_size, E = c.num_local_experts;
+  s.push_back({p + "block_sparse_moe.gate.weight", {E, D}, TensorRole::Router});
+  // The bias is a vector like the norms (never quantised, read as f32).
+  if (routing_bias) s.push_back({p + "block_sparse_moe.e_score_correction_bias", {E}, TensorRole::Norm});
+  for (int64_t e = 0; e < E; ++e) {
+    const std::string ep = p + "block_sparse_moe.experts." + std::to_string(e) + ".";
+    s.push_back({ep + "w1.weight", {I, D}, TensorRole::Expert});
+    s.push_back({ep + "w3.weight", {I, D}, TensorRole::Expert});
+    s.push_back({ep + "w2.weight", {D, I}, TensorRole::Expert});
+  }
+}
+
+GlobalWeights bind_global(const TensorStore& store, const ModelConfig& c) {
+  GlobalWeights g;
+  g.embed = bind_weight(store, "model.embed_tokens.weight", c);
+  g.lm_head = bind_weight(store, c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight", c);
+  g.final_norm = load_vector(store, "model.norm.weight");
+  return g;
+}
+
+SoftmaxAttnWeights bind_softmax_attn(const TensorStore& store, const std::string& p, const ModelConfig& c, bool qk_norm) {
+  SoftmaxAttnWeights w;
+  w.q = bind_weight(store, p + "self_attn.q_proj.weight", c);
+  w.k = bind_weight(store, p + "self_attn.k_proj.weight", c);
+  w.v = bind_weight(store, p + "self_attn.v_proj.weight", c);
+  w.o = bind_weight(store, p + "self_attn.o_proj.weight", c);
+  if (qk_norm) {
+    w.q_norm = load_vector(store, p + "self_attn.q_norm.weight");
+    w.k_norm = load_vector(store, p + "self_attn.k_norm.weight");
+  }
+  return w;
+}
+
+MoeLayerWeights bind_moe(const TensorStore& store, const std::string& p, const ModelConfig& c, bool routing_bias) {
+  MoeLayerWeights m;
+  m.router = bind_weight(store, p + "block_sparse_moe.gate.weight", c);
+  if (routing_bias) m.bias = load_vector(store, p + "block_sparse_moe.e_score_correction_bias");
+  for (int64_t e = 0; e < c.num_local_experts; ++e) {
+    const std::string ep = p + "block_sparse_moe.experts." + std::to_string(e) + ".";
+    m.w1.push_back(bind_weight(store, ep + "w1.weight", c));
+    m.w3.push_back(bind_weight(store, ep + "w3.weight", c));
+    m.w2.push_back(bind_weight(store, ep + "w2.weight", c));
+  }
+  return m;
+}
+
+double weight_bytes(const Weight& w) {
+  if (w.empty()) return 0;
+  double b = double(w.n_bytes());
+  if (w.scale) {
+    const int64_t rows = (w.n_out + w.scale_bn - 1) / w.scale_bn, cols = (w.n_in + w.scale_bk - 1) / w.scale_bk;
+    b += double(rows * cols) * 4.0;
+  }
+  return b;
+}
+
+double moe_active_bytes(const MoeLayerWeights& m, const ModelConfig& c) {
+  const double frac = double(c.num_experts_per_tok) / double(c.num_local_experts);
+  double b = weight_bytes(m.router);
+  for (size_t e = 0; e < m.w1.size(); ++e) b += frac * (weight_bytes(m.w1[e]) + weight_bytes(m.w3[e]) + weight_bytes(m.w2[e]));
+  return b;
+}
+
+double table_weight_bytes(const TensorStore& store, const std::vector<TensorSpec>& specs) {
+  double b = 0;
+  for (const auto& s : specs) {
+    const TensorInfo& t = store.get(s.name);
+    b += double(t.n_bytes);
+    if (const TensorInfo* sc = store.find(s.name + "_scale_inv"); sc && t.dtype == DType::F8_E4M3) b += double(sc->n_bytes);
+  }
+  return b;
+}
+
 std::unique_ptr<SequenceState> make_sequence_state(const ModelConfig& cfg, int64_t n_ctx_max) {
   auto s = std::make_unique<SequenceState>();
   if (n_ctx_max <= 0 || n_ctx_max > cfg.max_position_embeddings) n_ctx_max = cfg.max_position_embeddings;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "model/model.h"
+#include "ops/moe.h"
 #include "ops/basic.h"
 #include "ops/weight.h"
 
@@ -41,6 +42,33 @@ void softmax_attention_block(const SoftmaxAttnWeights& w, const SoftmaxAttnShape
 // Final norm + lm_head for the rows whose logits the items asked for; writes item.logits.
 void output_logits(const Weight& lm_head, const std::vector<float>& final_norm, double eps,
                    std::span<const BatchItem> batch, const BatchLayout& lay, const float* h);
+
+// ---- tensor-table rows and weight binding shared by the architectures (HF names) ----------------------
+
+std::string layer_prefix(int64_t il);  // "model.layers.{il}."
+// embed_tokens, final norm, lm_head (unless tied).
+void append_global_specs(const ModelConfig& c, std::vector<TensorSpec>& specs);
+// q/k/v/o projections of a softmax-attention layer, plus whole-vector q_norm/k_norm if qk_norm.
+void append_softmax_attn_specs(const std::string& p, const ModelConfig& c, bool qk_norm, std::vector<TensorSpec>& specs);
+// Router, optional e_score_correction_bias, and every expert's w1/w3/w2.
+void append_moe_specs(const std::string& p, const ModelConfig& c, bool routing_bias, std::vector<TensorSpec>& specs);
+
+struct GlobalWeights {
+  Weight embed, lm_head;          // [vocab, hidden]
+  std::vector<float> final_norm;  // [hidden]
+};
+GlobalWeights bind_global(const TensorStore& store, const ModelConfig& c);
+SoftmaxAttnWeights bind_softmax_attn(const TensorStore& store, const std::string& p, const ModelConfig& c, bool qk_norm);
+MoeLayerWeights bind_moe(const TensorStore& store, const std::string& p, const ModelConfig& c, bool routing_bias);
+
+// Bytes of a weight plus its fp8 block scales (if any).
+double weight_bytes(const Weight& w);
+// Bytes one token reads: lm_head + one embedding row; per layer the given dense weights and top-k of E experts.
+double moe_active_bytes(const MoeLayerWeights& m, const ModelConfig& c);
+
+// Bytes of every tensor of the table as stored (fp8 scales included; tensors outside the table, such
+// as MTP layers, excluded).
+double table_weight_bytes(const TensorStore& store, const std::vector<TensorSpec>& specs);
 
 // Allocates per-layer memory for `cfg` (KV caches for softmax layers, zeroed states for lightning).
 std::unique_ptr<SequenceState> make_sequence_state(const ModelConfig& cfg, int64_t n_ctx_max);

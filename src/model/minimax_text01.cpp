@@ -23,8 +23,6 @@ namespace mm {
 
 namespace {
 
-std::string layer_prefix(int64_t il) { return "model.layers." + std::to_string(il) + "."; }
-
 struct LightningWeights {
   Weight qkv;               // [H·3d, hidden], per head [q | k | v]
   Weight output_gate;       // [H·d, hidden]
@@ -45,9 +43,7 @@ class Text01Model final : public Model {
   Text01Model(ModelConfig cfg, TensorStore tensors)
       : Model(std::move(cfg)), store_(std::move(tensors)), rope_(cfg_.rotary_dim, cfg_.rope_theta) {
     const auto& c = cfg_;
-    embed_ = bind_weight(store_, "model.embed_tokens.weight", c);
-    lm_head_ = bind_weight(store_, c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight", c);
-    final_norm_ = load_vector(store_, "model.norm.weight");
+    g_ = bind_global(store_, c);
     for (int64_t il = 0; il < c.num_hidden_layers; ++il) {
       const std::string p = layer_prefix(il);
       Layer L;
@@ -60,18 +56,9 @@ class Text01Model final : public Model {
         L.lin.norm = load_vector(store_, p + "self_attn.norm.weight");
         L.lin.slopes = lightning_slopes(c.num_attention_heads, il, c.num_hidden_layers);
       } else {
-        L.attn.q = bind_weight(store_, p + "self_attn.q_proj.weight", c);
-        L.attn.k = bind_weight(store_, p + "self_attn.k_proj.weight", c);
-        L.attn.v = bind_weight(store_, p + "self_attn.v_proj.weight", c);
-        L.attn.o = bind_weight(store_, p + "self_attn.o_proj.weight", c);
+        L.attn = bind_softmax_attn(store_, p, c, /*qk_norm=*/false);
       }
-      L.moe.router = bind_weight(store_, p + "block_sparse_moe.gate.weight", c);
-      for (int64_t e = 0; e < c.num_local_experts; ++e) {
-        const std::string ep = p + "block_sparse_moe.experts." + std::to_string(e) + ".";
-        L.moe.w1.push_back(bind_weight(store_, ep + "w1.weight", c));
-        L.moe.w3.push_back(bind_weight(store_, ep + "w3.weight", c));
-        L.moe.w2.push_back(bind_weight(store_, ep + "w2.weight", c));
-      }
+      L.moe = bind_moe(store_, p, c, /*routing_bias=*/false);
       layers_.push_back(std::move(L));
     }
   }
@@ -81,23 +68,16 @@ class Text01Model final : public Model {
   }
 
   double active_weight_bytes() const override {
-    double b = double(lm_head_.n_bytes()) + double(embed_.row_bytes);
-    const double frac = double(cfg_.num_experts_per_tok) / double(cfg_.num_local_experts);
+    double b = weight_bytes(g_.lm_head) + double(g_.embed.row_bytes);
     for (const auto& L : layers_) {
-      for (const Weight* w : {&L.lin.qkv, &L.lin.output_gate, &L.lin.out_proj, &L.attn.q, &L.attn.k, &L.attn.v,
-                              &L.attn.o, &L.moe.router})
-        b += double(w->n_bytes());
-      for (size_t e = 0; e < L.moe.w1.size(); ++e)
-        b += frac * double(L.moe.w1[e].n_bytes() + L.moe.w3[e].n_bytes() + L.moe.w2[e].n_bytes());
+      for (const Weight* w : {&L.lin.qkv, &L.lin.output_gate, &L.lin.out_proj, &L.attn.q, &L.attn.k, &L.attn.v, &L.attn.o})
+        b += weight_bytes(*w);
+      b += moe_active_bytes(L.moe, cfg_);
     }
     return b;
   }
 
-  double total_weight_bytes() const override {
-    double b = 0;
-    for (const auto& [name, t] : store_.all()) b += double(t.n_bytes);
-    return b;
-  }
+  double total_weight_bytes() const override { return table_weight_bytes(store_, text01_tensor_specs(cfg_)); }
 
   void forward(std::span<const BatchItem> batch) override {
     validate_batch(batch);
@@ -108,7 +88,7 @@ class Text01Model final : public Model {
     std::vector<float> h(static_cast<size_t>(T * D));     // [T, hidden] residual stream
     std::vector<float> a(static_cast<size_t>(T * D));     // [T, hidden] normalised sublayer input
     std::vector<float> sub(static_cast<size_t>(T * D));   // [T, hidden] sublayer output
-    embed_tokens(embed_, batch, lay, h.data());
+    embed_tokens(g_.embed, batch, lay, h.data());
     const SoftmaxAttnShape shape{c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.rms_norm_eps};
 
     for (int64_t il = 0; il < c.num_hidden_layers; ++il) {
@@ -124,7 +104,7 @@ class Text01Model final : public Model {
       moe_forward(a.data(), T, D, L.moe, c.num_experts_per_tok, RouterKind::Softmax, sub.data());
       residual(c.postnorm ? a.data() : h.data(), lc.mlp_alpha, sub.data(), lc.mlp_beta, T * D, h.data());
     }
-    output_logits(lm_head_, final_norm_, c.rms_norm_eps, batch, lay, h.data());
+    output_logits(g_.lm_head, g_.final_norm, c.rms_norm_eps, batch, lay, h.data());
     for (const auto& it : batch) it.seq->n_past += it.n_tokens;
   }
 
@@ -166,19 +146,16 @@ class Text01Model final : public Model {
 
   TensorStore store_;
   Rope rope_;
-  Weight embed_, lm_head_;
-  std::vector<float> final_norm_;
+  GlobalWeights g_;
   std::vector<Layer> layers_;
 };
 
 }  // namespace
 
 std::vector<TensorSpec> text01_tensor_specs(const ModelConfig& c) {
-  const int64_t D = c.hidden_size, H = c.num_attention_heads, d = c.head_dim, kv = c.num_key_value_heads;
-  const int64_t I = c.intermediate_size, E = c.num_local_experts, V = c.vocab_size;
-  std::vector<TensorSpec> s = {{"model.embed_tokens.weight", {V, D}, TensorRole::Embedding},
-                               {"model.norm.weight", {D}, TensorRole::Norm}};
-  if (!c.tie_word_embeddings) s.push_back({"lm_head.weight", {V, D}, TensorRole::Output});
+  const int64_t D = c.hidden_size, H = c.num_attention_heads, d = c.head_dim;
+  std::vector<TensorSpec> s;
+  append_global_specs(c, s);
   for (int64_t il = 0; il < c.num_hidden_layers; ++il) {
     const std::string p = layer_prefix(il);
     s.push_back({p + "input_layernorm.weight", {D}, TensorRole::Norm});
@@ -189,18 +166,9 @@ std::vector<TensorSpec> text01_tensor_specs(const ModelConfig& c) {
       s.push_back({p + "self_attn.out_proj.weight", {D, H * d}, TensorRole::Dense});
       s.push_back({p + "self_attn.norm.weight", {H * d}, TensorRole::Norm});
     } else {
-      s.push_back({p + "self_attn.q_proj.weight", {H * d, D}, TensorRole::Dense});
-      s.push_back({p + "self_attn.k_proj.weight", {kv * d, D}, TensorRole::Dense});
-      s.push_back({p + "self_attn.v_proj.weight", {kv * d, D}, TensorRole::Dense});
-      s.push_back({p + "self_attn.o_proj.weight", {D, H * d}, TensorRole::Dense});
+      append_softmax_attn_specs(p, c, /*qk_norm=*/false, s);
     }
-    s.push_back({p + "block_sparse_moe.gate.weight", {E, D}, TensorRole::Router});
-    for (int64_t e = 0; e < E; ++e) {
-      const std::string ep = p + "block_sparse_moe.experts." + std::to_string(e) + ".";
-      s.push_back({ep + "w1.weight", {I, D}, TensorRole::Expert});
-      s.push_back({ep + "w3.weight", {I, D}, TensorRole::Expert});
-      s.push_back({ep + "w2.weight", {D, I}, TensorRole::Expert});
-    }
+    append_moe_specs(p, c, /*routing_bias=*/false, s);
   }
   return s;
 }
