@@ -16,6 +16,11 @@ int main(int argc, char** argv) {
   }
   for (const auto& c : mm::cli::commands()) {
     if (std::strcmp(argv[1], c.name) != 0) continue;
+    for (int i = 2; i < argc; ++i)
+      if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+        std::printf("minimax %s: %s\n", c.name, c.help);
+        return 0;
+      }
     try {
       return c.run(argc - 2, argv + 2);
     } catch (const mm::Error& e) {
