@@ -13,7 +13,11 @@
 namespace mm::test {
 
 inline std::string shared_dir() { return MM_SHARED_DIR; }
-inline std::string testdata(const std::string& rel) { return shared_dir() + "/testdata/" + rel; }
+inline std::string testdata(const std::string& rel) {
+  std::string s = shared_dir();  // built step by step: GCC 12 flags `a + "lit" + b` here (false positive)
+  s.append("/testdata/").append(rel);
+  return s;
+}
 
 inline nlohmann::json read_json(const std::string& path) {
   std::ifstream f(path);
