@@ -4,6 +4,7 @@
 //
 //   node bench.mjs bench  MODEL.gguf [--threads 2] [-p 512] [-n 128] [--reps 3] [--ctx 1024] [--no-mmap] [--vocab V]
 //   node bench.mjs greedy MODEL.gguf --ids 1,2,3 [-n 8] [--threads 2] [--top 5]
+//   node bench.mjs tokenize MODEL.gguf --text "..."   (llama.cpp's tokenizer from the GGUF metadata)
 //
 // Prints one JSON object. Two timings per phase: `*_wall` is wall-clock around the JavaScript call
 // (includes the binding's per-call overhead: an async round trip, a lock and the sampler per token),
@@ -15,7 +16,7 @@ process.env.NODE_LLAMA_CPP_GPU = "false";
 const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
 
 function parseArgs(argv) {
-  const a = { mode: argv[0], model: argv[1], threads: 2, p: 512, n: 128, reps: 3, ctx: 1024, mmap: true, ids: null, top: 5, vocab: null };
+  const a = { mode: argv[0], model: argv[1], threads: 2, p: 512, n: 128, reps: 3, ctx: 1024, mmap: true, ids: null, top: 5, vocab: null, text: null };
   for (let i = 2; i < argv.length; i++) {
     const k = argv[i];
     const v = () => argv[++i];
@@ -28,9 +29,10 @@ function parseArgs(argv) {
     else if (k === "--ids") a.ids = v().split(",").map(Number);
     else if (k === "--top") a.top = Number(v());
     else if (k === "--vocab") a.vocab = Number(v());
+    else if (k === "--text") a.text = v();
     else throw new Error(`unknown argument ${k}`);
   }
-  if (!["bench", "greedy"].includes(a.mode) || !a.model) throw new Error("usage: bench.mjs bench|greedy MODEL.gguf [options]");
+  if (!["bench", "greedy", "tokenize"].includes(a.mode) || !a.model) throw new Error("usage: bench.mjs bench|greedy MODEL.gguf [options]");
   return a;
 }
 
@@ -66,6 +68,14 @@ const llama = await getLlama({
   logger: (level, message) => logs.push(message),
 });
 const t0 = performance.now();
+if (args.mode === "tokenize") {
+  const m = await llama.loadModel({ modelPath: args.model, vocabOnly: true });
+  const ids = m.tokenize(args.text, true);
+  console.log(JSON.stringify({ engine: "llama.cpp", ids: [...ids], detokenized: m.detokenize(ids, true) }));
+  await m.dispose();
+  await llama.dispose();
+  process.exit(0);
+}
 let model;
 try {
   model = await llama.loadModel({ modelPath: args.model, gpuLayers: 0, useMmap: args.mmap, useMlock: false });
