@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "io/gguf_tokenizer.h"
 #include "io/safetensors_writer.h"
 #include "model/model.h"
 #include "tools/commands.h"
@@ -167,6 +168,31 @@ void add_fp8_weight(std::vector<TensorToWrite>& tensors, const TensorSpec& s, co
                      }});
 }
 
+// A byte-level BPE tokenizer.json filling the vocabulary (MiniMax's special tokens at the top) and a
+// generation_config.json naming `[e~[` as eos, so the text pipeline (chat, --prompt) runs on the model.
+// Vocabularies too small for the 256 bytes + specials get none (a note says so).
+void write_tokenizer(const fs::path& out, int64_t vocab_size) {
+  const int64_t need = 256 + int64_t(minimax_special_tokens().size());
+  if (vocab_size < need) {
+    std::fprintf(stderr, "note: --vocab %lld < %lld: no tokenizer.json written (ids only)\n", (long long)vocab_size,
+                 (long long)need);
+    return;
+  }
+  const nlohmann::json tok = make_random_model_tokenizer(vocab_size);
+  int64_t eos = -1;
+  for (const auto& a : tok["added_tokens"])
+    if (a["content"] == kMinimaxEosToken) eos = a["id"].get<int64_t>();
+  std::ofstream tf(out / "tokenizer.json");
+  tf << tok.dump() << "\n";
+  if (!tf) throw Error("cannot write " + (out / "tokenizer.json").string());
+  nlohmann::ordered_json gen;
+  gen["eos_token_id"] = eos;
+  gen["do_sample"] = false;
+  std::ofstream gf(out / "generation_config.json");
+  gf << gen.dump(2) << "\n";
+  if (!gf) throw Error("cannot write " + (out / "generation_config.json").string());
+}
+
 int run_init(int argc, char** argv) {
   Args args(argc, argv);
   args.check_known({"like", "out", "seed", "hidden", "layers", "heads", "kv-heads", "head-dim", "rotary-dim",
@@ -210,6 +236,7 @@ int run_init(int argc, char** argv) {
     cf << cfg_json.dump(2) << "\n";
     if (!cf) throw Error("cannot write " + (out / "config.json").string());
   }
+  write_tokenizer(out, cfg_json["vocab_size"].get<int64_t>());
   std::fprintf(stderr, "writing %zu tensors to %s\n", tensors.size(), (out / "model.safetensors").c_str());
   int last_pct = -1;
   safetensors_write((out / "model.safetensors").string(), tensors, [&](size_t done, size_t total) {

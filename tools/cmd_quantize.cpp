@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "io/gguf.h"
+#include "io/gguf_tokenizer.h"
 #include "io/safetensors.h"
 #include "ops/weight.h"
 #include "tools/commands.h"
@@ -45,11 +47,18 @@ TensorStore dequantize_fp8(const TensorStore& in, int64_t bn, int64_t bk) {
 
 int run_quantize(int argc, char** argv) {
   Args args(argc, argv);
-  args.check_known({"model", "type", "out", "threads", "name"});
+  args.check_known({"model", "type", "out", "threads", "name", "tokenizer-pre"});
   set_global_threads(int(args.i64("threads", 0)));
   const GgufPolicy policy = gguf_policy_from_string(args.required("type"));
   const std::string out = args.required("out");
-  HfCheckpoint ck = load_checkpoint(args.required("model"));
+  const std::string model = args.required("model");
+  HfCheckpoint ck = load_checkpoint(model);
+  // Tokenizer metadata (llama.cpp refuses a GGUF without it): from the folder's tokenizer.json, or
+  // carried over from a GGUF input.
+  std::vector<GgufKv> tok_kvs;
+  if (std::filesystem::is_directory(model)) tok_kvs = gguf_tokenizer_kvs_from_dir(model, ck.config, args.str("tokenizer-pre"));
+  else if (model.size() > 5 && model.compare(model.size() - 5, 5, ".gguf") == 0) tok_kvs = gguf_tokenizer_kvs_from_gguf(GgufFile(model));
+  if (tok_kvs.empty()) std::fprintf(stderr, "note: no tokenizer.json beside the model: the GGUF carries no tokenizer (llama.cpp will not load it)\n");
   TensorStore tensors;
   if (ck.config.contains("quantization_config")) {
     const auto& q = ck.config["quantization_config"];
@@ -64,6 +73,7 @@ int run_quantize(int argc, char** argv) {
   GgufWriteOptions opts;
   opts.policy = policy;
   opts.name = args.str("name");
+  opts.extra_kvs = std::move(tok_kvs);
   const bool tty = isatty(fileno(stderr));
   opts.progress = [&](size_t done, size_t total, const std::string& name) {
     const int width = 30;
@@ -81,7 +91,7 @@ int run_quantize(int argc, char** argv) {
   return 0;
 }
 
-const Register reg{"quantize", "write a GGUF file: --model PATH --type f32|f16|bf16|q8_0|q4_0|q5_0|q4_k|q5_k|q6_k|q4_k_m --out FILE.gguf",
+const Register reg{"quantize", "write a GGUF file: --model PATH --type f32|f16|bf16|q8_0|q4_0|q5_0|q4_k|q5_k|q6_k|q4_k_m --out FILE.gguf [--tokenizer-pre NAME]",
                    run_quantize};
 
 }  // namespace
