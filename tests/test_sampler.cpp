@@ -108,3 +108,4 @@ TEST(Sampler, PenaltiesApplyToHistory) {
 
 }  // namespace
 }  // namespace mm
+

@@ -63,25 +63,6 @@ bool dtype_from_safetensors(std::string_view s, DType* out) {
   return false;
 }
 
-float f16_to_f32(uint16_t h) {
-  uint32_t sign = uint32_t(h & 0x8000) << 16;
-  int exp = (h >> 10) & 0x1f;
-  uint32_t man = h & 0x3ff;
-  float f;
-  if (exp == 0) {
-    f = std::ldexp(float(man), -24);
-  } else if (exp == 31) {
-    f = man ? NAN : INFINITY;
-  } else {
-    f = std::ldexp(float(man | 0x400), exp - 25);
-  }
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u |= sign;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
 uint16_t f32_to_f16(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);

@@ -41,7 +41,25 @@ inline uint16_t f32_to_bf16(float f) {
 }
 inline float round_bf16(float f) { return bf16_to_f32(f32_to_bf16(f)); }
 
-float f16_to_f32(uint16_t h);
+// Exact: the exponent/mantissa bits moved into f32 position and rescaled by 2^(127-15), which also
+// turns f16 subnormals into exact f32 values; inf/NaN get the all-ones exponent. Inline because
+// weight-packing loops call it per element.
+inline float f16_to_f32(uint16_t h) {
+  const uint32_t em = h & 0x7fffu;
+  uint32_t u = em << 13;
+  float f;
+  if (em >= 0x7c00u) {
+    u |= 0x7f800000u;
+    std::memcpy(&f, &u, 4);
+  } else {
+    std::memcpy(&f, &u, 4);
+    f *= 0x1p112f;
+  }
+  std::memcpy(&u, &f, 4);
+  u |= uint32_t(h & 0x8000u) << 16;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
 uint16_t f32_to_f16(float f);
 // float8 e4m3fn (no infinities; 0x7f/0xff are NaN; max 448).
 float fp8_e4m3_to_f32(uint8_t v);
