@@ -30,7 +30,11 @@ done
 if [ ! -d scripts/llamacpp_bench/node_modules/node-llama-cpp ]; then
   # --ignore-scripts: node-llama-cpp's postinstall would try to fetch / build llama.cpp; the prebuilt
   # binary package (@node-llama-cpp/linux-x64) is all we use.
-  (cd scripts/llamacpp_bench && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm ci --ignore-scripts --silent --no-audit --no-fund >/dev/null)
+  # npm ci rejects the lock file over other platforms' optional binaries; install without optional
+  # packages, then the one prebuilt binary this machine needs.
+  (cd scripts/llamacpp_bench && export NODE_LLAMA_CPP_SKIP_DOWNLOAD=true &&
+   npm install --ignore-scripts --omit=optional --silent --no-audit --no-fund >/dev/null &&
+   npm install --ignore-scripts --no-save --silent --no-audit --no-fund @node-llama-cpp/linux-x64@3.22.1 >/dev/null)
 fi
 export NODE_LLAMA_CPP_SKIP_DOWNLOAD=true NODE_LLAMA_CPP_GPU=false
 
