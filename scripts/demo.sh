@@ -10,5 +10,9 @@ if [ ! -f "$model/config.json" ]; then
     --experts 8 --top-k 2 --inter 256 --vocab 512 --seed 1
 fi
 build/minimax info --model "$model"
-echo "generate:"
+echo "generate from ids:"
 build/minimax generate --model "$model" --ids 1,2,3,4 -n 16 --temp 0 --json
+if [ -f "$model/tokenizer.json" ]; then
+  echo "chat (random weights: gibberish by design):"
+  build/minimax chat --model "$model" --prompt "Hello!" -n 24
+fi
