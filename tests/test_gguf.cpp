@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "io/gguf.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 
@@ -21,18 +22,9 @@ namespace {
 
 const std::string kGguf = std::string(MM_SHARED_DIR) + "/testdata/gguf/";
 
-// ordered_json: the golden lists tensors and keys in file order.
-nlohmann::ordered_json load_json(const std::string& path) {
-  std::ifstream f(path);
-  EXPECT_TRUE(f.good()) << path;
-  return nlohmann::ordered_json::parse(f);
-}
-nlohmann::json plain(const nlohmann::ordered_json& j) { return nlohmann::json::parse(j.dump()); }
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
+using mm::test::read_bytes;
+auto load_json(const std::string& path) { return mm::test::read_ordered_json(path); }
+auto plain(const nlohmann::ordered_json& j) { return mm::test::to_plain_json(j); }
 
 class TempDir {
  public:

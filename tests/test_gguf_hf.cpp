@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "io/gguf.h"
 #include "ops/quant.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 
@@ -25,17 +26,9 @@ namespace {
 const std::string kGguf = std::string(MM_SHARED_DIR) + "/testdata/gguf/";
 const char* kArchs[] = {"minimax_text01", "minimax_m2"};
 
-nlohmann::ordered_json load_json(const std::string& path) {
-  std::ifstream f(path);
-  EXPECT_TRUE(f.good()) << path;
-  return nlohmann::ordered_json::parse(f);
-}
-nlohmann::json plain(const nlohmann::ordered_json& j) { return nlohmann::json::parse(j.dump()); }
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
+using mm::test::read_bytes;
+auto load_json(const std::string& path) { return mm::test::read_ordered_json(path); }
+auto plain(const nlohmann::ordered_json& j) { return mm::test::to_plain_json(j); }
 
 // A minimal safetensors reader for the tests (8-byte header length, JSON header, data), independent of
 // the engine's loader.

@@ -25,6 +25,19 @@ inline nlohmann::json read_json(const std::string& path) {
   return nlohmann::json::parse(f);
 }
 
+// Key order kept (goldens list tensors and metadata in file order).
+inline nlohmann::ordered_json read_ordered_json(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw std::runtime_error("cannot open " + path);
+  return nlohmann::ordered_json::parse(f);
+}
+inline nlohmann::json to_plain_json(const nlohmann::ordered_json& j) { return nlohmann::json::parse(j.dump()); }
+
+inline std::string read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
 // A fresh temporary directory, removed when the object dies.
 struct TempDir {
   std::filesystem::path path;
