@@ -19,10 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 using test::testdata;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
 void spit(const fs::path& p, const std::string& s) {
   std::ofstream f(p, std::ios::binary | std::ios::trunc);
   f.write(s.data(), std::streamsize(s.size()));
@@ -38,7 +34,7 @@ struct ModelCopy {
     fs::copy_file(testdata("minimax_text01_tiny/model_f32/model.safetensors"), st);
     fs::permissions(st, fs::perms::owner_read | fs::perms::owner_write);
   }
-  std::string bytes() const { return slurp(st); }
+  std::string bytes() const { return test::read_bytes(st.string()); }
   nlohmann::ordered_json header() const {
     std::string b = bytes();
     uint64_t n;

@@ -17,17 +17,12 @@
 #include "ops/matmul.h"
 #include "ops/moe.h"
 #include "ops/simd/kernels.h"
+#include "test_util.h"
 
 namespace mm {
 namespace {
 
-std::vector<float> random_vec(size_t n, uint32_t seed, float lo = -1, float hi = 1) {
-  std::mt19937 g(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = u(g);
-  return v;
-}
+using test::random_vec;
 
 // A weight of the given dtype with random contents, its rows starting `misalign` bytes past an
 // aligned address (a multiple of the element size, so scalar element access stays legal).

@@ -16,19 +16,14 @@
 #include "ops/matmul.h"
 #include "ops/quant.h"
 #include "ops/simd/quant_kernels.h"
+#include "test_util.h"
 
 namespace mm {
 namespace {
 
 constexpr DType kFormats[] = {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
-std::vector<float> random_vec(size_t n, uint32_t seed, float lo = -1, float hi = 1) {
-  std::mt19937 g(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = u(g);
-  return v;
-}
+using test::random_vec;
 
 // A block-format weight quantised from random values (rows of varying magnitude, some rows shifted
 // so the K-quant mins are exercised), stored 3 bytes past a 64-byte boundary.

@@ -38,6 +38,15 @@ inline std::string read_bytes(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
+// n uniform values in [lo, hi), reproducible from seed.
+inline std::vector<float> random_vec(size_t n, uint32_t seed, float lo = -1, float hi = 1) {
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(g);
+  return v;
+}
+
 // A fresh temporary directory, removed when the object dies.
 struct TempDir {
   std::filesystem::path path;
