@@ -1,0 +1,36 @@
+#include "ops/act_quant.h"
+
+#include <atomic>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace mm {
+
+namespace {
+std::atomic<QuantMath> g_quant_math{QuantMath::Int8};
+}
+
+void set_quant_math(QuantMath m) { g_quant_math.store(m, std::memory_order_relaxed); }
+QuantMath quant_math() { return g_quant_math.load(std::memory_order_relaxed); }
+
+void quantize_act_q8_ref(const float* x, int64_t n_in, int8_t* q, float* d, int32_t* s) {
+  MM_CHECK(n_in % kActBlock == 0);
+  for (int64_t b = 0; b < n_in / kActBlock; ++b) {
+    const float* xb = x + b * kActBlock;
+    float amax = 0.0f;
+    for (int64_t i = 0; i < kActBlock; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
+    const float db = amax / 127.0f;
+    const float id = db != 0.0f ? 1.0f / db : 0.0f;
+    int32_t sum = 0;
+    for (int64_t i = 0; i < kActBlock; ++i) {
+      const int32_t v = static_cast<int32_t>(std::nearbyint(xb[i] * id));
+      q[b * kActBlock + i] = static_cast<int8_t>(v);
+      sum += v;
+    }
+    d[b] = db;
+    s[b] = sum;
+  }
+}
+
+}  // namespace mm
