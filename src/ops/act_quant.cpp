@@ -24,13 +24,25 @@ void quantize_act_q8_ref(const float* x, int64_t n_in, int8_t* q, float* d, int3
     const float id = db != 0.0f ? 1.0f / db : 0.0f;
     int32_t sum = 0;
     for (int64_t i = 0; i < kActBlock; ++i) {
-      const int32_t v = static_cast<int32_t>(std::nearbyint(xb[i] * id));
+      const int32_t v = static_cast<int32_t>(std::fmin(127.0f, std::fmax(-127.0f, std::nearbyint(xb[i] * id))));
       q[b * kActBlock + i] = static_cast<int8_t>(v);
       sum += v;
     }
     d[b] = db;
     s[b] = sum;
   }
+}
+
+void quantize_act_q8(const float* x, int64_t ldx, int64_t n_rows, int64_t n_in, ActQ8* out) {
+  MM_CHECK(n_in % kActBlock == 0);
+  const int64_t nb = n_in / kActBlock;
+  out->n_rows = n_rows;
+  out->n_in = n_in;
+  out->q.resize(size_t(n_rows * n_in));
+  out->d.resize(size_t(n_rows * nb));
+  out->s.resize(size_t(n_rows * nb));
+  for (int64_t t = 0; t < n_rows; ++t)
+    quantize_act_q8_ref(x + t * ldx, n_in, out->q.data() + t * n_in, out->d.data() + t * nb, out->s.data() + t * nb);
 }
 
 }  // namespace mm

@@ -5,6 +5,7 @@
 // (`--exact` on the CLI).
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace mm {
 
@@ -20,6 +21,21 @@ struct ActQ8Row {
   const float* d = nullptr;    // [n_in / 32]
   const int32_t* s = nullptr;  // [n_in / 32]
 };
+
+// n_rows quantised activation rows (row t: q + t * n_in, d / s + t * n_in / 32).
+struct ActQ8 {
+  int64_t n_rows = 0, n_in = 0;
+  std::vector<int8_t> q;   // [n_rows, n_in]
+  std::vector<float> d;    // [n_rows, n_in / 32]
+  std::vector<int32_t> s;  // [n_rows, n_in / 32]
+  ActQ8Row row(int64_t t) const {
+    const int64_t nb = n_in / kActBlock;
+    return {q.data() + t * n_in, d.data() + t * nb, s.data() + t * nb};
+  }
+};
+
+// Quantises rows x[t * ldx + k], t < n_rows, k < n_in (a multiple of 32) into out (resized).
+void quantize_act_q8(const float* x, int64_t ldx, int64_t n_rows, int64_t n_in, ActQ8* out);
 
 // Scalar reference quantiser (n_in a multiple of 32). SIMD versions must give identical bytes.
 void quantize_act_q8_ref(const float* x, int64_t n_in, int8_t* q, float* d, int32_t* s);
