@@ -56,10 +56,11 @@ std::optional<GenEvent> RequestHandle::next(std::chrono::milliseconds timeout) {
   return out;
 }
 
-GenEvent RequestHandle::wait_all() {
+GenEvent RequestHandle::wait_all(const std::function<bool()>& client_gone) {
   GenEvent all;
   for (;;) {
-    auto ev = next(std::chrono::milliseconds(1000));
+    auto ev = next(std::chrono::milliseconds(client_gone ? 10 : 1000));
+    if (client_gone && !cancelled() && client_gone()) cancel();
     if (!ev) continue;
     merge(all, std::move(*ev));
     if (all.done) return all;

@@ -81,8 +81,9 @@ class RequestHandle {
  public:
   // Waits up to `timeout` for output; merges everything pending into one event. nullopt on timeout.
   std::optional<GenEvent> next(std::chrono::milliseconds timeout);
-  // Blocks until done and returns the whole output merged.
-  GenEvent wait_all();
+  // Blocks until done and returns the whole output merged. client_gone (optional) is polled every
+  // few milliseconds; once it says true the request is cancelled (its slot freed at the next step).
+  GenEvent wait_all(const std::function<bool()>& client_gone = {});
   // Ask the scheduler to stop this request; its slot is freed at the next step.
   void cancel();
   bool cancelled() const { return cancelled_.load(); }

@@ -1,8 +1,14 @@
 #include "server/api_common.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <random>
 
 namespace mm::server {
@@ -209,6 +215,58 @@ void handle(ServerContext& ctx, Api api, const httplib::Request& req, httplib::R
 
 std::string sse(const json& data) { return "data: " + dump(data) + "\n\n"; }
 std::string sse(const std::string& event, const json& data) { return "event: " + event + "\ndata: " + dump(data) + "\n\n"; }
+
+namespace {
+
+// "host", port of a socket address, spelled the way httplib spells Request::remote_addr / local_addr.
+bool endpoint(const sockaddr_storage& a, socklen_t len, std::string* host, int* port) {
+  char h[NI_MAXHOST], p[NI_MAXSERV];
+  if (getnameinfo(reinterpret_cast<const sockaddr*>(&a), len, h, sizeof h, p, sizeof p, NI_NUMERICHOST | NI_NUMERICSERV))
+    return false;
+  *host = h;
+  *port = std::atoi(p);
+  return true;
+}
+
+// httplib 0.11 gives a handler no way to reach its connection, so find the socket among the process's
+// descriptors by its two endpoints (unique while the handler runs: httplib closes it only afterwards).
+int connection_fd(const httplib::Request& req) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const int fd = std::atoi(name.c_str());
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    sockaddr_storage a{};
+    socklen_t len = sizeof a;
+    std::string host;
+    int port = 0;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0 || !endpoint(a, len, &host, &port) ||
+        port != req.remote_port || host != req.remote_addr)
+      continue;
+    len = sizeof a;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0 || !endpoint(a, len, &host, &port) ||
+        port != req.local_port || host != req.local_addr)
+      continue;
+    return fd;
+  }
+  return -1;
+}
+
+}  // namespace
+
+// A socket whose peer has closed reads end-of-file (0 bytes) without blocking; one with a request
+// pipelined behind this one reads data, and a live idle one would block (EAGAIN).
+std::function<bool()> client_gone_probe(const httplib::Request& req) {
+  const int fd = connection_fd(req);
+  if (fd < 0) return [] { return false; };
+  return [fd] {
+    char c;
+    const ssize_t r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+  };
+}
 
 namespace {
 struct StreamState {

@@ -88,6 +88,9 @@ bool authorized(const ServerContext& ctx, const httplib::Request& req);
 // request, which frees its slot at the next engine step.
 void stream_sse(httplib::Response& res, std::shared_ptr<RequestHandle> h,
                 std::function<std::string(const GenEvent& ev)> on_event);
+// For a non-streaming reply: a function that says whether the client has closed the connection of
+// `req` (always false when that cannot be told), to pass to RequestHandle::wait_all.
+std::function<bool()> client_gone_probe(const httplib::Request& req);
 std::string sse(const json& data);                          // "data: {...}\n\n"
 std::string sse(const std::string& event, const json& data);  // "event: E\ndata: {...}\n\n"
 

@@ -146,7 +146,7 @@ Prepared prepare(ServerContext& ctx, const json& body, bool for_generation) {
   return p;
 }
 
-void messages(ServerContext& ctx, const json& body, httplib::Response& res) {
+void messages(ServerContext& ctx, const httplib::Request& http_req, const json& body, httplib::Response& res) {
   Prepared p = prepare(ctx, body, true);
   const bool stream = get_bool(body, "stream").value_or(false);
   const int64_t n_prompt = int64_t(p.req.prompt.size());
@@ -155,7 +155,7 @@ void messages(ServerContext& ctx, const json& body, httplib::Response& res) {
   const bool reasoning_first = ctx.format == ChatFormat::M2;
 
   if (!stream) {
-    GenEvent ev = h->wait_all();
+    GenEvent ev = h->wait_all(client_gone_probe(http_req));
     if (ev.finish == FinishReason::Error) throw ApiError(500, "api_error", "generation failed: " + ev.error);
     if (ev.finish == FinishReason::Cancelled) throw ApiError(503, "overloaded_error", "the request was cancelled");
     ChatOutputParser parser(ctx.format, p.tools, reasoning_first);
@@ -251,7 +251,7 @@ void messages(ServerContext& ctx, const json& body, httplib::Response& res) {
 
 void register_anthropic_routes(httplib::Server& svr, ServerContext& ctx) {
   svr.Post("/v1/messages", [&ctx](const httplib::Request& req, httplib::Response& res) {
-    handle(ctx, Api::Anthropic, req, res, [&](const json& body) { messages(ctx, body, res); });
+    handle(ctx, Api::Anthropic, req, res, [&](const json& body) { messages(ctx, req, body, res); });
   });
   svr.Post("/v1/messages/count_tokens", [&ctx](const httplib::Request& req, httplib::Response& res) {
     handle(ctx, Api::Anthropic, req, res, [&](const json& body) {

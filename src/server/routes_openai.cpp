@@ -84,7 +84,7 @@ void check_n(const json& body) {
 // ---------------------------------------------------------------------------------------------------
 // /v1/chat/completions
 
-void chat_completions(ServerContext& ctx, const json& body, httplib::Response& res) {
+void chat_completions(ServerContext& ctx, const httplib::Request& http_req, const json& body, httplib::Response& res) {
   check_n(body);
   auto mit = body.find("messages");
   if (mit == body.end() || !mit->is_array()) bad_request("'messages' must be an array of messages");
@@ -131,7 +131,7 @@ void chat_completions(ServerContext& ctx, const json& body, httplib::Response& r
   const bool reasoning_first = ctx.format == ChatFormat::M2;
 
   if (!so.stream) {
-    GenEvent ev = h->wait_all();
+    GenEvent ev = h->wait_all(client_gone_probe(http_req));
     throw_if_failed(ev);
     ChatOutputParser parser(ctx.format, tools, reasoning_first);
     ChatResult r;
@@ -223,7 +223,7 @@ std::vector<int32_t> completion_prompt(ServerContext& ctx, const json& body) {
   bad_request("'prompt' must be a string, an array of token ids, or an array with one of those");
 }
 
-void completions(ServerContext& ctx, const json& body, httplib::Response& res) {
+void completions(ServerContext& ctx, const httplib::Request& http_req, const json& body, httplib::Response& res) {
   check_n(body);
   if (auto b = get_int(body, "best_of"); b && *b != 1) bad_request("only best_of = 1 is supported");
   GenRequest req;
@@ -251,7 +251,7 @@ void completions(ServerContext& ctx, const json& body, httplib::Response& res) {
                 {"system_fingerprint", ctx.fingerprint}, {"choices", std::move(choices)}};
   };
   if (!so.stream) {
-    GenEvent ev = h->wait_all();
+    GenEvent ev = h->wait_all(client_gone_probe(http_req));
     throw_if_failed(ev);
     size_t off = prefix.size();
     json choice = {{"text", prefix + ev.text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_name(ev, false)}};
@@ -290,10 +290,10 @@ void completions(ServerContext& ctx, const json& body, httplib::Response& res) {
 
 void register_openai_routes(httplib::Server& svr, ServerContext& ctx) {
   svr.Post("/v1/chat/completions", [&ctx](const httplib::Request& req, httplib::Response& res) {
-    handle(ctx, Api::OpenAI, req, res, [&](const json& body) { chat_completions(ctx, body, res); });
+    handle(ctx, Api::OpenAI, req, res, [&](const json& body) { chat_completions(ctx, req, body, res); });
   });
   svr.Post("/v1/completions", [&ctx](const httplib::Request& req, httplib::Response& res) {
-    handle(ctx, Api::OpenAI, req, res, [&](const json& body) { completions(ctx, body, res); });
+    handle(ctx, Api::OpenAI, req, res, [&](const json& body) { completions(ctx, req, body, res); });
   });
 }
 

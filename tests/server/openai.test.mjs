@@ -201,6 +201,30 @@ test("aborting a stream frees its slot", async () => {
   assert.equal((await chatGreedy("Hello", 3)).choices[0].message.role, "assistant");
 });
 
+test("a client that leaves a non-streaming request frees its slot", async () => {
+  // Long enough that the request is still generating when the client goes (tiny model: ~ms per token).
+  const s = await startServer(["--parallel", "1", "--ctx-size", "4096"]);
+  try {
+    const c = new OpenAI({ baseURL: s.url, apiKey: "unused", maxRetries: 0, timeout: 60000 });
+    const ac = new AbortController();
+    const pending = c.chat.completions.create(
+      { model: "m", messages: user("Hello"), max_tokens: 4000, temperature: 0, ignore_eos: true }, { signal: ac.signal });
+    await waitFor(async () => (await metrics(s.base)).minimax_slots_busy === 1, 10000, 20);
+    ac.abort();
+    await assert.rejects(pending, (e) => e instanceof OpenAI.APIUserAbortError || e.name === "AbortError");
+    const m = await waitFor(async () => {
+      const x = await metrics(s.base);
+      return x.minimax_requests_cancelled_total === 1 && x.minimax_slots_busy === 0 ? x : null;
+    }, 10000, 20);
+    assert.ok(m.minimax_generated_tokens_total < 4000, `stopped early: ${m.minimax_generated_tokens_total} tokens`);
+    // The one slot is free again.
+    const r = await c.chat.completions.create({ model: "m", messages: user("Hi"), max_tokens: 2, temperature: 0 });
+    assert.equal(r.choices[0].message.role, "assistant");
+  } finally {
+    await s.stop();
+  }
+});
+
 test("request errors get OpenAI error JSON with 4xx", async () => {
   const bad = async (body, status = 400, raw = false) => {
     const r = await postRaw(srv.base, "/v1/chat/completions", raw ? body : JSON.stringify(body));
