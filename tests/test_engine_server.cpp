@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "engine/engine.h"
+#include "chat/chat.h"
 #include "model/model.h"
 #include "server/server.h"
 #include "tokenizer/tokenizer.h"
@@ -90,7 +91,7 @@ class ServerFixture : public ::testing::Test {
   void SetUp() override {
     tok_ = Tokenizer::from_file(kModel + "/tokenizer.json");
     auto cfg = load_model(kModel)->config();
-    auto script = tok_->encode(kOutput);
+    auto script = tok_->encode(output());
     script.push_back(*tok_->token_to_id("[e~["));
     EngineConfig ec;
     ec.n_parallel = 2;
@@ -113,6 +114,8 @@ class ServerFixture : public ::testing::Test {
     return c.Post(path.c_str(), body.dump(), "application/json");
   }
   json user_msgs() { return json::array({{{"role", "user"}, {"content", "Weather in Paris?"}}}); }
+  // What the scripted model says after any prompt (then the end-of-message token).
+  virtual std::string output() const { return kOutput; }
 
   std::unique_ptr<Tokenizer> tok_;
   std::unique_ptr<Engine> engine_;
@@ -236,4 +239,76 @@ TEST_F(ServerFixture, CompletionsStreamNeverSplitsUtf8) {
   }
   // Text-01 completions stop at eos only, so the chat end token shows (as its text) and the script repeats it.
   EXPECT_EQ(all.substr(0, kOutput.size()), kOutput);
+}
+
+// tool_choice "required" / a named function (Anthropic "any" / "tool"): the server starts the reply
+// inside a call (Text01: `<tool_calls>\n{"name": "` ...), so a model that only continues it still
+// yields a structured call. This scripted model says the rest of a call after any prompt.
+class ForcedToolFixture : public ServerFixture {
+ protected:
+  std::string output() const override { return "get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_calls>"; }
+};
+
+TEST_F(ForcedToolFixture, OpenAIRequiredStartsTheReplyWithACall) {
+  auto call = [&](const json& choice, bool stream) {
+    json body = {{"messages", user_msgs()}, {"tools", kTools}, {"max_tokens", 200}, {"stream", stream}};
+    if (!choice.is_null()) body["tool_choice"] = choice;
+    auto r = post("/v1/chat/completions", body);
+    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : "no response");
+    return r ? r->body : std::string();
+  };
+  json req = json::parse(call("required", false));
+  const json& m = req["choices"][0]["message"];
+  EXPECT_EQ(req["choices"][0]["finish_reason"], "tool_calls") << req.dump();
+  ASSERT_EQ(m["tool_calls"].size(), 1u) << req.dump();
+  EXPECT_EQ(m["tool_calls"][0]["function"]["name"], "get_weather");
+  EXPECT_EQ(json::parse(m["tool_calls"][0]["function"]["arguments"].get<std::string>()), json({{"city", "Paris"}}));
+  EXPECT_TRUE(m["content"].is_null());
+  // The forced start is part of the prompt.
+  json plain = json::parse(call(nullptr, false));
+  EXPECT_GT(req["usage"]["prompt_tokens"].get<int64_t>(), plain["usage"]["prompt_tokens"].get<int64_t>());
+  EXPECT_FALSE(plain["choices"][0]["message"].contains("tool_calls"));  // "auto": the same output is just text
+
+  // Streaming gives the same call.
+  json calls = json::array();
+  for (const auto& e : sse_events(call("required", true)))
+    if (!e["choices"].empty() && e["choices"][0]["delta"].contains("tool_calls")) calls.push_back(e["choices"][0]["delta"]["tool_calls"][0]);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0]["function"]["name"], "get_weather");
+}
+
+TEST_F(ForcedToolFixture, AnthropicAnyStartsTheReplyWithACall) {
+  auto r = post("/v1/messages", {{"model", "x"}, {"max_tokens", 200}, {"messages", user_msgs()},
+                                 {"tool_choice", {{"type", "any"}}},
+                                 {"tools", json::array({{{"name", "get_weather"}, {"input_schema", {{"type", "object"}}}}})}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json j = json::parse(r->body);
+  EXPECT_EQ(j["stop_reason"], "tool_use");
+  ASSERT_EQ(j["content"].size(), 1u) << j.dump();
+  EXPECT_EQ(j["content"][0]["type"], "tool_use");
+  EXPECT_EQ(j["content"][0]["name"], "get_weather");
+  EXPECT_EQ(j["content"][0]["input"], json({{"city", "Paris"}}));
+  // Forcing a call without tools is a request error.
+  auto bad = post("/v1/chat/completions", {{"messages", user_msgs()}, {"tool_choice", "required"}});
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400) << bad->body;
+}
+
+TEST(ChatForcedToolCall, NamedPrefixesParseIntoCalls) {
+  // A named function's forced start + the model's arguments parse into one call in both formats.
+  for (ChatFormat fmt : {ChatFormat::Text01, ChatFormat::M2}) {
+    const std::string named = chat_forced_tool_call(fmt, "get_weather");
+    const std::string rest = fmt == ChatFormat::M2
+                                 ? "<parameter name=\"city\">Paris</parameter>\n</invoke>\n</minimax:tool_call>"
+                                 : "{\"city\": \"Paris\"}}\n</tool_calls>";
+    ChatOutputParser p(fmt, kTools, fmt == ChatFormat::M2);
+    auto evs = p.parse_all(named + rest);
+    std::vector<ToolCall> calls;
+    for (auto& e : evs)
+      if (e.kind == ChatEvent::ToolCall) calls.push_back(e.call);
+    ASSERT_EQ(calls.size(), 1u) << int(fmt);
+    EXPECT_EQ(calls[0].name, "get_weather");
+    EXPECT_EQ(json::parse(calls[0].arguments), json({{"city", "Paris"}}));
+  }
 }

@@ -52,6 +52,13 @@ std::string chat_render(ChatFormat fmt, const std::vector<ChatMessage>& msgs, co
 std::string chat_render_ordered(ChatFormat fmt, const std::vector<ChatMessage>& msgs,
                                 const nlohmann::ordered_json& tools, bool add_generation_prompt = true);
 
+// Text that starts the assistant's reply with a tool call, for tool_choice "required" (name empty) or a
+// named function: appended to the generation prompt so the model continues inside the call, and fed to
+// the output parser ahead of the model's text. Text01/M1: `<tool_calls>\n{"name": "` [+ `NAME", "arguments": `];
+// M2: `</think>\n\n<minimax:tool_call>\n<invoke name="` [+ `NAME">\n`] (the reply's reasoning is skipped:
+// a forced call starts the answer).
+std::string chat_forced_tool_call(ChatFormat fmt, const std::string& name);
+
 struct ChatEvent {
   enum Kind { Reasoning, Content, ToolCall } kind;
   std::string text;  // Reasoning / Content delta

@@ -363,4 +363,10 @@ std::string chat_render(ChatFormat fmt, const std::vector<ChatMessage>& msgs, co
   return chat_render_ordered(fmt, msgs, ojson(tools), add_generation_prompt);
 }
 
+std::string chat_forced_tool_call(ChatFormat fmt, const std::string& name) {
+  if (fmt == ChatFormat::M2)
+    return "</think>\n\n<minimax:tool_call>\n<invoke name=\"" + (name.empty() ? "" : name + "\">\n");
+  return "<tool_calls>\n{\"name\": " + (name.empty() ? "\"" : chat_json_dumps(ojson(name)) + ", \"arguments\": ");
+}
+
 }  // namespace mm

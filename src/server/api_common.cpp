@@ -392,4 +392,10 @@ json select_tools(const json& tools, bool none, const std::string& only) {
   return out;
 }
 
+std::string forced_tool_call(ChatFormat fmt, const json& tools, bool forced, const std::string& name) {
+  if (!forced) return "";
+  if (!tools.is_array() || tools.empty()) bad_request("a tool_choice that requires a tool call needs 'tools'");
+  return chat_forced_tool_call(fmt, name);
+}
+
 }  // namespace mm::server

@@ -113,5 +113,9 @@ void add_chat_events(ChatResult& r, const std::vector<ChatEvent>& evs);
 // Tools (OpenAI form) given to the prompt after tool_choice: `none` drops them all, a non-empty
 // `only` keeps just that function (ApiError when it is not among them).
 json select_tools(const json& tools, bool none, const std::string& only);
+// The reply's forced start when a call is required (tool_choice "required" / Anthropic "any") or a
+// function is named: chat_forced_tool_call's text, "" when not forced. ApiError 400 when forcing
+// without tools.
+std::string forced_tool_call(ChatFormat fmt, const json& tools, bool forced, const std::string& name);
 
 }  // namespace mm::server

@@ -79,7 +79,7 @@ std::vector<ChatMessage> to_chat_messages(const json& body) {
   return out;
 }
 
-json to_openai_tools(const json& body, bool& none, std::string& only) {
+json to_openai_tools(const json& body, bool& none, bool& any, std::string& only) {
   auto it = body.find("tools");
   json tools = nullptr;
   if (it != body.end() && !it->is_null()) {
@@ -99,6 +99,7 @@ json to_openai_tools(const json& body, bool& none, std::string& only) {
     if (!tc->is_object()) bad_request("'tool_choice' must be an object");
     const std::string type = get_string(*tc, "type").value_or("");
     if (type == "none") none = true;
+    else if (type == "any") any = true;
     else if (type == "tool") only = get_string(*tc, "name").value_or("");
     else if (type != "auto" && type != "any") bad_request("'tool_choice.type' must be auto, any, tool or none");
     if (type == "tool" && only.empty()) bad_request("'tool_choice.name' is required for type 'tool'");
@@ -127,16 +128,18 @@ const char* stop_reason(const GenEvent& ev, bool tool_use) {
 struct Prepared {
   GenRequest req;
   json tools;
+  std::string forced;  // the reply's forced start (tool_choice any / tool), fed to the parser first
 };
 
 Prepared prepare(ServerContext& ctx, const json& body, bool for_generation) {
   auto msgs = to_chat_messages(body);
-  bool none = false;
+  bool none = false, any = false;
   std::string only;
   Prepared p;
-  json tools = to_openai_tools(body, none, only);  // sets none / only
+  json tools = to_openai_tools(body, none, any, only);  // sets none / any / only
   p.tools = select_tools(tools, none, only);
-  p.req.prompt = ctx.tok.encode(chat_render(ctx.format, msgs, p.tools));
+  p.forced = forced_tool_call(ctx.format, p.tools, any || !only.empty(), only);
+  p.req.prompt = ctx.tok.encode(chat_render(ctx.format, msgs, p.tools) + p.forced);
   if (!for_generation) return p;
   parse_sampling(body, p.req);
   p.req.stop = get_string_list(body, "stop_sequences");
@@ -160,7 +163,7 @@ void messages(ServerContext& ctx, const httplib::Request& http_req, const json& 
     if (ev.finish == FinishReason::Cancelled) throw ApiError(503, "overloaded_error", "the request was cancelled");
     ChatOutputParser parser(ctx.format, p.tools, reasoning_first);
     ChatResult r;
-    add_chat_events(r, parser.feed(ev.text));
+    add_chat_events(r, parser.feed(p.forced + ev.text));
     add_chat_events(r, parser.finish());
     json content = json::array();
     if (!r.reasoning.empty()) content.push_back({{"type", "thinking"}, {"thinking", r.reasoning}, {"signature", ""}});
@@ -183,8 +186,10 @@ void messages(ServerContext& ctx, const httplib::Request& http_req, const json& 
     bool started = false, any_tool = false;
     int index = -1;       // index of the open block
     std::string open;     // type of the open block ("" when none)
+    std::string forced;   // fed to the parser ahead of the first output
   };
   auto st = std::make_shared<State>(ChatOutputParser(ctx.format, p.tools, reasoning_first));
+  st->forced = p.forced;
   stream_sse(res, h, [&ctx, st, id, n_prompt](const GenEvent& ev) {
     std::string out;
     if (!st->started) {
@@ -217,7 +222,7 @@ void messages(ServerContext& ctx, const httplib::Request& http_req, const json& 
     auto delta = [&](json d) {
       out += sse("content_block_delta", {{"type", "content_block_delta"}, {"index", st->index}, {"delta", d}});
     };
-    auto evs = st->parser.feed(ev.text);
+    auto evs = st->parser.feed(std::exchange(st->forced, {}) + ev.text);
     if (ev.done)
       for (auto& e : st->parser.finish()) evs.push_back(std::move(e));
     for (const auto& e : evs) {

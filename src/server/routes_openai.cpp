@@ -92,13 +92,14 @@ void chat_completions(ServerContext& ctx, const httplib::Request& http_req, cons
   auto msgs = chat_messages_from_json(*mit);
 
   json tools = body.contains("tools") ? body["tools"] : json(nullptr);
-  bool none = false;
+  bool none = false, required = false;
   std::string only;
   if (auto tc = body.find("tool_choice"); tc != body.end() && !tc->is_null()) {
     if (tc->is_string()) {
       const auto s = tc->get<std::string>();
       if (s != "none" && s != "auto" && s != "required") bad_request("'tool_choice' must be none, auto or required");
       none = s == "none";
+      required = s == "required";
     } else if (tc->is_object() && tc->contains("function") && (*tc)["function"].is_object()) {
       only = get_string((*tc)["function"], "name").value_or("");
       if (only.empty()) bad_request("'tool_choice.function.name' is required");
@@ -107,9 +108,11 @@ void chat_completions(ServerContext& ctx, const httplib::Request& http_req, cons
     }
   }
   tools = select_tools(tools, none, only);
+  // "required" or a named function: the reply is made to start inside a call.
+  const std::string forced = forced_tool_call(ctx.format, tools, required || !only.empty(), only);
 
   GenRequest req;
-  req.prompt = ctx.tok.encode(chat_render(ctx.format, msgs, tools));
+  req.prompt = ctx.tok.encode(chat_render(ctx.format, msgs, tools) + forced);
   parse_sampling(body, req);
   req.stop = get_string_list(body, "stop");
   req.stop_ids = ctx.end_ids;
@@ -135,7 +138,7 @@ void chat_completions(ServerContext& ctx, const httplib::Request& http_req, cons
     throw_if_failed(ev);
     ChatOutputParser parser(ctx.format, tools, reasoning_first);
     ChatResult r;
-    add_chat_events(r, parser.feed(ev.text));
+    add_chat_events(r, parser.feed(forced + ev.text));
     add_chat_events(r, parser.finish());
     json msg = {{"role", "assistant"}, {"content", r.content.empty() && !r.calls.empty() ? json(nullptr) : json(r.content)}};
     if (!r.reasoning.empty()) msg["reasoning_content"] = r.reasoning;
@@ -155,8 +158,10 @@ void chat_completions(ServerContext& ctx, const httplib::Request& http_req, cons
     ChatOutputParser parser;
     bool started = false;
     int n_calls = 0;
+    std::string forced;  // fed to the parser ahead of the first output
   };
   auto st = std::make_shared<State>(ChatOutputParser(ctx.format, tools, reasoning_first));
+  st->forced = forced;
   auto chunk = [&ctx, id, created](json delta, json finish, json lp) {
     json c = {{"index", 0}, {"delta", std::move(delta)}, {"logprobs", std::move(lp)}, {"finish_reason", std::move(finish)}};
     return sse({{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", ctx.opts.model_name},
@@ -169,7 +174,7 @@ void chat_completions(ServerContext& ctx, const httplib::Request& http_req, cons
       out += chunk({{"role", "assistant"}, {"content", ""}}, nullptr, nullptr);
     }
     if (ev.done && (ev.finish == FinishReason::Error || ev.finish == FinishReason::Cancelled)) return out + error_sse(ev);
-    auto evs = st->parser.feed(ev.text);
+    auto evs = st->parser.feed(std::exchange(st->forced, {}) + ev.text);
     if (ev.done)
       for (auto& e : st->parser.finish()) evs.push_back(std::move(e));
     json lp = logprobs && !ev.logprobs.empty() ? chat_logprobs(ctx.tok, ev.logprobs) : json(nullptr);
