@@ -112,6 +112,24 @@ TEST(Cli, GeneratePromptStreamsTextOfTheIds) {
   EXPECT_EQ(nlohmann::json::parse(out4)["ids"], j["ids"]);
 }
 
+// A GGUF file is a whole model: --prompt uses the tokenizer stored in it (no --tokenizer), and
+// `tokenize --tokenizer FILE.gguf` reads the same one.
+TEST(Cli, GgufCarriesItsTokenizer) {
+  const std::string model = test::testdata("gguf/minimax_m2/q8_0/model.gguf");
+  auto [rc, out] = test::run_cmd(test::cli() + " generate --model " + model + " --prompt 'Hello world' -n 6 --ignore-eos --json");
+  ASSERT_EQ(rc, 0) << out;
+  const auto j = nlohmann::json::parse(out);
+  ASSERT_EQ(j["ids"].size(), 6u);
+  auto [rc2, out2] = test::run_cmd(test::cli() + " tokenize --tokenizer " + model + " --text 'Hello world'");
+  ASSERT_EQ(rc2, 0) << out2;
+  std::string pids;
+  const auto prompt_ids = nlohmann::json::parse(out2)["ids"];
+  for (const auto& v : prompt_ids) pids += (pids.empty() ? "" : ",") + std::to_string(v.get<int>());
+  auto [rc3, out3] = test::run_cmd(test::cli() + " generate --model " + model + " --ids " + pids + " -n 6 --json");
+  ASSERT_EQ(rc3, 0) << out3;
+  EXPECT_EQ(nlohmann::json::parse(out3)["ids"], j["ids"]);
+}
+
 TEST(Cli, ChatOneShotAndInteractive) {
   for (const char* m : {"minimax_text01_tiny/model_bf16", "minimax_m2_tiny/model_bf16"}) {
     auto [rc, out] = test::run_cmd(test::cli() + " chat --model " + test::testdata(m) + " --prompt hi -n 8");

@@ -170,3 +170,50 @@ TEST(GgufTokenizer, InitModelTokenizerAndQuantize) {
   EXPECT_EQ(t2.merges, t.merges);
   EXPECT_EQ(t2.token_types, t.token_types);
 }
+
+// tokenizer.ggml.* -> tokenizer.json: a tokenizer written to GGUF keys and rebuilt from them encodes
+// every line of the Hugging Face golden files to the same ids (Llama 3: llama-bpe + ignore_merges;
+// Qwen 3: qwen2 + NFC; GPT-4o: MiniMax's split regex).
+TEST(GgufTokenizer, RebuiltTokenizerMatchesHfGoldens) {
+  for (const std::string name : {"llama3", "qwen3", "gpt4o"}) {
+    const std::string dir = testdata("tokenizers/" + name);
+    const std::string json_text = gguf_tokenizer_json(gguf_tokenizer_kvs(read_bytes(dir + "/tokenizer.json"), {}));
+    ASSERT_FALSE(json_text.empty());
+    const auto tok = Tokenizer::from_json_string(json_text);
+    std::ifstream f(dir + "/golden.jsonl");
+    std::string line;
+    int n = 0;
+    while (std::getline(f, line)) {
+      const auto g = nlohmann::json::parse(line);
+      const std::string text = g["text"];
+      EXPECT_EQ(tok->encode(text), g["ids"].get<std::vector<int32_t>>()) << name << ": " << text;
+      EXPECT_EQ(tok->decode(g["ids"].get<std::vector<int32_t>>()), g["decoded"].get<std::string>()) << name;
+      ++n;
+    }
+    EXPECT_GT(n, 200) << name;
+  }
+}
+
+// The shared GGUF test models (written like llama.cpp's converter writes them) carry their tokenizer:
+// it loads, keeps MiniMax's special tokens whole and round-trips text.
+TEST(GgufTokenizer, SharedGgufFilesCarryAUsableTokenizer) {
+  for (const std::string arch : {"minimax_text01", "minimax_m2"}) {
+    GgufFile f(testdata("gguf/" + arch + "/q8_0/model.gguf"));
+    const auto tok = Tokenizer::from_json_string(gguf_tokenizer_json(f.kvs()));
+    EXPECT_EQ(tok->vocab_size(), int32_t(gguf_hf_config(f)["vocab_size"].get<int64_t>())) << arch;
+    const std::string text = "Hello world, 2024 tokens; 中文 ✓ don't stop.\n\n  x";
+    EXPECT_EQ(tok->decode(tok->encode(text)), text) << arch;
+    for (const std::string special : {"[e~[", "]~b]"})
+      if (auto id = tok->token_to_id(special)) EXPECT_EQ(tok->encode(special), std::vector<int32_t>{*id}) << arch;
+  }
+}
+
+TEST(GgufTokenizer, RebuildRejectsWhatItCannotRead) {
+  EXPECT_EQ(gguf_tokenizer_json({}), "");  // no tokenizer at all
+  std::vector<GgufKv> kvs = {{"tokenizer.ggml.model", GgufType::STRING, GgufType::UINT32, "llama"},
+                             {"tokenizer.ggml.tokens", GgufType::ARRAY, GgufType::STRING, nlohmann::json::array({"a"})}};
+  EXPECT_THROW(gguf_tokenizer_json(kvs), Error);  // SentencePiece
+  kvs[0].value = "gpt2";
+  kvs.push_back({"tokenizer.ggml.pre", GgufType::STRING, GgufType::UINT32, "some-new-pre"});
+  EXPECT_THROW(gguf_tokenizer_json(kvs), Error);  // unknown split regex
+}

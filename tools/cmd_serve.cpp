@@ -14,18 +14,11 @@
 #include "server/server.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/commands.h"
+#include "tools/text_gen.h"
 
 namespace mm::cli {
 
 namespace {
-
-std::string tokenizer_path(const std::string& model, const std::string& given) {
-  if (!given.empty()) return given;
-  namespace fs = std::filesystem;
-  fs::path p(model);
-  fs::path dir = fs::is_directory(p) ? p : p.parent_path();
-  return (dir / "tokenizer.json").string();
-}
 
 int run_serve(int argc, char** argv) {
   Args args(argc, argv, {"no-mmap"});
@@ -58,7 +51,7 @@ int run_serve(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   set_global_threads(int(args.i64("threads", 0)));
-  auto tok = Tokenizer::from_file(tokenizer_path(model_path, args.str("tokenizer", "")));
+  auto tok = load_tokenizer_for(model_path, args.str("tokenizer", ""));
   auto model = load_model(model_path);
   const ModelConfig cfg = model->config();
   const ChatFormat fmt = cfg.arch == Arch::MiniMaxM2 ? ChatFormat::M2 : ChatFormat::Text01;

@@ -4,14 +4,34 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "io/gguf.h"
+#include "io/gguf_tokenizer.h"
 
 namespace mm::cli {
 
+namespace {
+bool is_gguf(const std::string& path) { return path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0; }
+}  // namespace
+
+std::unique_ptr<Tokenizer> load_tokenizer_file(const std::string& path) {
+  if (!is_gguf(path)) return Tokenizer::from_file(path);
+  const std::string text = gguf_tokenizer_json(GgufFile(path).kvs());
+  if (text.empty()) throw Error(path + " carries no tokenizer (tokenizer.ggml.tokens); pass --tokenizer tokenizer.json");
+  return Tokenizer::from_json_string(text);
+}
+
 std::unique_ptr<Tokenizer> load_tokenizer_for(const std::string& model_path, const std::string& override_path) {
-  if (!override_path.empty()) return Tokenizer::from_file(override_path);
-  std::filesystem::path p = std::filesystem::path(model_path) / "tokenizer.json";
-  if (!std::filesystem::exists(p))
-    throw Error("no tokenizer.json in " + model_path + "; pass --tokenizer FILE or use --ids");
+  namespace fs = std::filesystem;
+  if (!override_path.empty()) return load_tokenizer_file(override_path);
+  if (is_gguf(model_path)) {
+    const std::string text = gguf_tokenizer_json(GgufFile(model_path).kvs());
+    if (!text.empty()) return Tokenizer::from_json_string(text);
+    const fs::path beside = fs::path(model_path).parent_path() / "tokenizer.json";
+    if (fs::exists(beside)) return Tokenizer::from_file(beside.string());
+    throw Error(model_path + " carries no tokenizer and there is no tokenizer.json beside it; pass --tokenizer FILE or use --ids");
+  }
+  const fs::path p = fs::path(model_path) / "tokenizer.json";
+  if (!fs::exists(p)) throw Error("no tokenizer.json in " + model_path + "; pass --tokenizer FILE or use --ids");
   return Tokenizer::from_file(p.string());
 }
 

@@ -14,7 +14,10 @@
 
 namespace mm::cli {
 
-// --tokenizer FILE if given, else MODEL/tokenizer.json; throws mm::Error if neither exists.
+// A tokenizer.json file, or a .gguf file's tokenizer.ggml.* keys.
+std::unique_ptr<Tokenizer> load_tokenizer_file(const std::string& path);
+// --tokenizer FILE if given; else the model's own: MODEL/tokenizer.json for a folder, the tokenizer
+// stored in a .gguf (else a tokenizer.json beside it). Throws mm::Error when there is none.
 std::unique_ptr<Tokenizer> load_tokenizer_for(const std::string& model_path, const std::string& override_path);
 // The ids that end a reply: config eos plus the end-of-message special tokens the tokenizer knows.
 std::vector<int32_t> stop_token_ids(const ModelConfig& cfg, const Tokenizer& tok);

@@ -48,6 +48,13 @@ std::vector<GgufKv> gguf_tokenizer_kvs_from_dir(const std::string& dir, const nl
 // The tokenizer.* entries of an existing GGUF file (to carry them over when re-quantising one).
 std::vector<GgufKv> gguf_tokenizer_kvs_from_gguf(const GgufFile& f);
 
+// The reverse: a tokenizer.json (text) rebuilt from a GGUF's tokenizer.ggml.* keys, so a GGUF file is a
+// complete model on its own. Byte-level BPE ("gpt2") only; the split regex comes from the pre name
+// (llama-bpe / llama3, qwen2 (+ NFC, as Qwen's tokenizer.json), minimax-m2 / gpt-4o, gpt-2 / default);
+// control tokens become special added tokens, user-defined ones plain added tokens. Throws mm::Error
+// for another tokenizer model or an unknown pre name; returns "" when the file has no tokenizer.
+std::string gguf_tokenizer_json(const std::vector<GgufKv>& kvs);
+
 // ---- tokenizers for random-weight models ------------------------------------------------------------
 
 // MiniMax's special tokens, in the order they take the top ids (the first one gets vocab_size - n).
