@@ -272,14 +272,16 @@ namespace {
 struct StreamState {
   std::shared_ptr<RequestHandle> h;
   std::function<std::string(const GenEvent&)> on_event;
+  std::function<bool()> client_gone;
   bool done = false;
 };
 }  // namespace
 
-void stream_sse(httplib::Response& res, std::shared_ptr<RequestHandle> h,
+void stream_sse(httplib::Response& res, std::shared_ptr<RequestHandle> h, std::function<bool()> client_gone,
                 std::function<std::string(const GenEvent& ev)> on_event) {
   auto st = std::make_shared<StreamState>();
   st->h = std::move(h);
+  st->client_gone = std::move(client_gone);
   st->on_event = std::move(on_event);
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
@@ -290,7 +292,11 @@ void stream_sse(httplib::Response& res, std::shared_ptr<RequestHandle> h,
           sink.done();
           return true;
         }
-        auto ev = st->h->next(std::chrono::milliseconds(200));
+        if (st->client_gone && st->client_gone()) {
+          st->h->cancel();
+          return false;
+        }
+        auto ev = st->h->next(std::chrono::milliseconds(50));
         if (!ev) return true;
         std::string out = st->on_event(*ev);
         if (!out.empty() && !sink.write(out.data(), out.size())) {

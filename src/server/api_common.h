@@ -86,7 +86,9 @@ bool authorized(const ServerContext& ctx, const httplib::Request& req);
 // Streams an engine request as server-sent events: on_event turns each engine event into SSE text
 // (the last one, done = true, must write the closing events). A client that goes away cancels the
 // request, which frees its slot at the next engine step.
-void stream_sse(httplib::Response& res, std::shared_ptr<RequestHandle> h,
+// client_gone (client_gone_probe) is checked between events, so a client that leaves is noticed even
+// before a write to its socket fails.
+void stream_sse(httplib::Response& res, std::shared_ptr<RequestHandle> h, std::function<bool()> client_gone,
                 std::function<std::string(const GenEvent& ev)> on_event);
 // For a non-streaming reply: a function that says whether the client has closed the connection of
 // `req` (always false when that cannot be told), to pass to RequestHandle::wait_all.

@@ -190,7 +190,7 @@ void messages(ServerContext& ctx, const httplib::Request& http_req, const json& 
   };
   auto st = std::make_shared<State>(ChatOutputParser(ctx.format, p.tools, reasoning_first));
   st->forced = p.forced;
-  stream_sse(res, h, [&ctx, st, id, n_prompt](const GenEvent& ev) {
+  stream_sse(res, h, client_gone_probe(http_req), [&ctx, st, id, n_prompt](const GenEvent& ev) {
     std::string out;
     if (!st->started) {
       st->started = true;

@@ -167,7 +167,7 @@ void chat_completions(ServerContext& ctx, const httplib::Request& http_req, cons
     return sse({{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", ctx.opts.model_name},
                 {"system_fingerprint", ctx.fingerprint}, {"choices", json::array({c})}});
   };
-  stream_sse(res, h, [&ctx, st, chunk, so, logprobs, id, created](const GenEvent& ev) {
+  stream_sse(res, h, client_gone_probe(http_req), [&ctx, st, chunk, so, logprobs, id, created](const GenEvent& ev) {
     std::string out;
     if (!st->started) {
       st->started = true;
@@ -268,7 +268,7 @@ void completions(ServerContext& ctx, const httplib::Request& http_req, const jso
   }
   auto off = std::make_shared<size_t>(prefix.size());
   auto pending_prefix = std::make_shared<std::string>(prefix);
-  stream_sse(res, h, [&ctx, object, so, n_lp, off, pending_prefix](const GenEvent& ev) {
+  stream_sse(res, h, client_gone_probe(http_req), [&ctx, object, so, n_lp, off, pending_prefix](const GenEvent& ev) {
     if (ev.done && (ev.finish == FinishReason::Error || ev.finish == FinishReason::Cancelled)) return error_sse(ev);
     std::string out;
     std::string text = std::exchange(*pending_prefix, std::string()) + ev.text;

@@ -147,7 +147,11 @@ test("tools, tool_choice and tool results are accepted and rendered", async () =
   const none = await chatGreedy("Weather in Paris?", 4, { tools: TOOLS, tool_choice: "none" });
   assert.equal(none.usage.prompt_tokens, plain.usage.prompt_tokens);
   const named = await chatGreedy("Weather in Paris?", 4, { tools: TOOLS, tool_choice: { type: "function", function: { name: "get_weather" } } });
-  assert.equal(named.usage.prompt_tokens, withTools.usage.prompt_tokens);
+  // A named function (or "required") starts the reply inside a call: the call's opening is in the prompt.
+  assert.ok(named.usage.prompt_tokens > withTools.usage.prompt_tokens, "forced call start is in the prompt");
+  const required = await chatGreedy("Weather in Paris?", 4, { tools: TOOLS, tool_choice: "required" });
+  assert.ok(required.usage.prompt_tokens > withTools.usage.prompt_tokens);
+  assert.ok(required.usage.prompt_tokens < named.usage.prompt_tokens, "the named call also fixes the name");
   // A whole tool round trip in the history.
   const r = await client.chat.completions.create({
     model: "m", max_tokens: 6, temperature: 0, tools: TOOLS,
