@@ -73,6 +73,10 @@ test("tools, tool_use history and tool_result blocks", async () => {
   const withTools = await count({ messages: msg("Weather in Paris?"), tools: TOOLS });
   assert.ok(withTools > plain + 20);
   assert.equal(await count({ messages: msg("Weather in Paris?"), tools: TOOLS, tool_choice: { type: "none" } }), plain);
+  // "any" / "tool" start the reply inside a call (its opening is part of the prompt).
+  const any = await count({ messages: msg("Weather in Paris?"), tools: TOOLS, tool_choice: { type: "any" } });
+  const named = await count({ messages: msg("Weather in Paris?"), tools: TOOLS, tool_choice: { type: "tool", name: "get_weather" } });
+  assert.ok(withTools < any && any < named, `${withTools} < ${any} < ${named}`);
   const history = [
     { role: "user", content: "Weather in Paris?" },
     { role: "assistant", content: [
