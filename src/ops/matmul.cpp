@@ -7,6 +7,7 @@
 #include "core/thread_pool.h"
 #include "ops/quant.h"
 #include "ops/simd/kernels.h"
+#include "ops/simd/quant_gemm.h"
 #include "ops/simd/quant_kernels.h"
 
 namespace mm {
@@ -58,14 +59,28 @@ bool to_gemm_b(const Weight& w, simd::GemmB* b) {
 
 }  // namespace
 
+bool matmul_int8_prefill(const Weight& w, int64_t n_rows) {
+  return n_rows > 4 && quant_math() == QuantMath::Int8 && !w.scale && simd::quant_supported(w.dtype) &&
+         simd::quant_gemm_fast();
+}
+
 // GGUF block formats. Decode (1..4 x rows): stream each weight row once, blocks dequantised in
-// registers and FMA'd against the activations. More rows: dequantise a panel of weight rows to f32 once
-// (SIMD) and run the f32 GEMM on it, which reuses the panel across all x rows. Both are exact f32
-// dequantisation + f32 arithmetic (no activation quantisation).
+// registers and FMA'd against the activations. More rows, QuantMath::Int8 on a VNNI CPU: activations
+// quantised to int8 (blocks of 32) and an integer GEMM against the weights' codes (quant_gemm.h).
+// More rows otherwise (Exact): dequantise a panel of weight rows to f32 once (SIMD) and run the f32
+// GEMM on it, which reuses the panel across all x rows (exact f32 dequantisation + f32 arithmetic).
 static void matmul_rows_quant(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y) {
   const simd::QMatrix q{w.dtype, w.data, w.row_bytes, w.n_in};
   if (n_rows <= 4) {
     simd::quant_gemv(x, w.n_in, n_rows, q, o0, o1, y, w.n_out);
+    return;
+  }
+  if (matmul_int8_prefill(w, n_rows)) {
+    thread_local ActQ8 xq;
+    quantize_act_q8(x, w.n_in, n_rows, w.n_in, &xq);
+    simd::QGemmAct a;
+    simd::quant_gemm_prepare(w.dtype, xq, &a);
+    simd::quant_gemm(q, a, o0, o1, y, w.n_out);
     return;
   }
   constexpr int64_t kPanel = 64;  // matmul()'s prefill row group: one panel per task
@@ -103,6 +118,20 @@ void matmul_rows(const float* x, int64_t n_rows, const Weight& w, int64_t o0, in
 
 void matmul(const float* x, int64_t n_rows, const Weight& w, float* y) {
   MM_CHECK(!w.empty());
+  if (matmul_int8_prefill(w, n_rows)) {
+    // Quantise the activations once for all row groups.
+    thread_local ActQ8 xq;
+    quantize_act_q8(x, w.n_in, n_rows, w.n_in, &xq);
+    simd::QGemmAct a;
+    simd::quant_gemm_prepare(w.dtype, xq, &a);
+    const simd::QMatrix q{w.dtype, w.data, w.row_bytes, w.n_in};
+    constexpr int64_t kGroup = 64;
+    global_pool().parallel_for(
+        (w.n_out + kGroup - 1) / kGroup,
+        [&](int64_t b, int64_t e, int) { simd::quant_gemm(q, a, b * kGroup, std::min(w.n_out, e * kGroup), y, w.n_out); },
+        1);
+    return;
+  }
   // Split the output rows in groups (multiples of the kernels' 4-row tile and 32-row packed panel)
   // across threads, so each thread streams a disjoint slice of the weight once per block of x rows.
   const int64_t kGroup = n_rows >= 16 ? 64 : 16;

@@ -10,6 +10,10 @@ namespace mm {
 void matmul(const float* x, int64_t n_rows, const Weight& w, float* y);
 // Output rows [o0, o1) only, on the calling thread (for callers that parallelise themselves).
 void matmul_rows(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y);
+// Int8 prefill (QuantMath::Int8, GGUF block formats, n_rows > 4, a CPU with VNNI): true when
+// matmul() would quantise the activations and use the integer GEMM (ops/simd/quant_gemm.h) for this
+// weight; callers that share one quantisation across weights (MoE experts) call that GEMM directly.
+bool matmul_int8_prefill(const Weight& w, int64_t n_rows);
 // Plain scalar reference of the same product (single thread, row dequantisation + dot products).
 void matmul_ref(const float* x, int64_t n_rows, const Weight& w, float* y);
 

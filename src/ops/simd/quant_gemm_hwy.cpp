@@ -1,0 +1,416 @@
+// Highway implementation of ops/simd/quant_gemm.h (compiled once per target by foreach_target.h).
+//
+// This file asks Highway for its AVX3_DL target (Ice Lake / Zen 4: AVX-512 VNNI), which Debian's
+// Highway 1.0.3 builds only on request; that target's target string lacks avx512vnni, so the pass adds
+// it with a pragma and the micro-kernel calls _mm512_dpbusd_epi32 directly. Other targets run the same
+// tiles with a portable widening multiply (correct, slower than the f32 path; matmul uses it only when
+// quant_gemm_fast()).
+//
+// Packed tile (16 weight rows, one sub-block of KS values after another):
+//   codes  KS · 16 bytes: byte 64 g + 4 r + i = u[row r][KS j + 4 g + i] (vpdpbusd's u8 operand)
+//   a      16 f32 (row r's scale for the sub-block)
+//   b      16 f32 (K-quant mins only: −dmin · m)
+// Rows past the end of the matrix are zero (codes and scales), so they add nothing.
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL
+#endif
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/simd/quant_gemm_hwy.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "ops/simd/quant_gemm.h"
+
+// ---- scalar part, shared by the packer and the reference (compiled once) --------------------------
+#ifndef MM_QUANT_GEMM_SCALAR_ONCE
+#define MM_QUANT_GEMM_SCALAR_ONCE
+namespace mm::simd {
+namespace qg {
+
+struct Format {
+  int elems = 32, bytes = 34;  // one GGUF block
+  int ks = 32;                 // sub-block (one scale a, one min b)
+  int off = 0;                 // w = a · (u − off) [+ b]
+  bool min = false;            // has the b term (K-quant mins)
+};
+
+inline Format format_of(DType t) {
+  switch (t) {
+    case DType::Q8_0: return {32, 34, 32, 128, false};
+    case DType::Q4_0: return {32, 18, 32, 8, false};
+    case DType::Q5_0: return {32, 22, 32, 16, false};
+    case DType::Q4_K: return {256, 144, 32, 0, true};
+    case DType::Q5_K: return {256, 176, 32, 0, true};
+    case DType::Q6_K: return {256, 210, 16, 32, false};
+    default: MM_CHECK(false, "quant_gemm: unsupported format"); return {};
+  }
+}
+
+inline float f16_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return f16_to_f32(h);
+}
+
+inline void k_scale_min(int j, const uint8_t* s, int* sc, int* m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+// One GGUF block to unsigned codes u[elems] and per-sub-block a[elems / ks], b[elems / ks] (the layouts
+// of ops/quant.cpp).
+inline void decode_block(DType t, const uint8_t* blk, uint8_t* u, float* a, float* b) {
+  switch (t) {
+    case DType::Q8_0: {
+      a[0] = f16_at(blk);
+      b[0] = 0;
+      for (int i = 0; i < 32; ++i) u[i] = uint8_t(blk[2 + i] ^ 0x80);  // int8 q + 128
+      break;
+    }
+    case DType::Q4_0: {
+      a[0] = f16_at(blk);
+      b[0] = 0;
+      for (int j = 0; j < 16; ++j) {
+        u[j] = blk[2 + j] & 0xF;
+        u[j + 16] = blk[2 + j] >> 4;
+      }
+      break;
+    }
+    case DType::Q5_0: {
+      a[0] = f16_at(blk);
+      b[0] = 0;
+      uint32_t qh;
+      std::memcpy(&qh, blk + 2, 4);
+      for (int j = 0; j < 16; ++j) {
+        u[j] = uint8_t((blk[6 + j] & 0xF) | (((qh >> j) & 1) << 4));
+        u[j + 16] = uint8_t((blk[6 + j] >> 4) | (((qh >> (j + 16)) & 1) << 4));
+      }
+      break;
+    }
+    case DType::Q4_K:
+    case DType::Q5_K: {
+      const bool five = t == DType::Q5_K;
+      const float d = f16_at(blk), dmin = f16_at(blk + 2);
+      const uint8_t* scales = blk + 4;
+      const uint8_t* qh = blk + 16;
+      const uint8_t* qs = blk + (five ? 48 : 16);
+      for (int c = 0; c < 4; ++c) {
+        for (int h = 0; h < 2; ++h) {
+          int sc, m;
+          k_scale_min(2 * c + h, scales, &sc, &m);
+          a[2 * c + h] = d * float(sc);
+          b[2 * c + h] = -(dmin * float(m));
+        }
+        const uint8_t* q = qs + 32 * c;
+        for (int l = 0; l < 32; ++l) {
+          uint8_t lo = q[l] & 0xF, hi = q[l] >> 4;
+          if (five) {
+            lo = uint8_t(lo | (((qh[l] >> (2 * c)) & 1) << 4));
+            hi = uint8_t(hi | (((qh[l] >> (2 * c + 1)) & 1) << 4));
+          }
+          u[64 * c + l] = lo;
+          u[64 * c + 32 + l] = hi;
+        }
+      }
+      break;
+    }
+    case DType::Q6_K: {
+      const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
+      const float d = f16_at(blk + 208);
+      for (int j = 0; j < 16; ++j) {
+        a[j] = d * float(sc[j]);
+        b[j] = 0;
+      }
+      for (int n = 0; n < 2; ++n) {
+        const uint8_t* l0 = blk + 64 * n;
+        const uint8_t* h0 = blk + 128 + 32 * n;
+        uint8_t* o = u + 128 * n;
+        for (int l = 0; l < 32; ++l) {
+          o[l] = uint8_t((l0[l] & 0xF) | ((h0[l] & 3) << 4));
+          o[l + 32] = uint8_t((l0[l + 32] & 0xF) | (((h0[l] >> 2) & 3) << 4));
+          o[l + 64] = uint8_t((l0[l] >> 4) | (((h0[l] >> 4) & 3) << 4));
+          o[l + 96] = uint8_t((l0[l + 32] >> 4) | ((h0[l] >> 6) << 4));
+        }
+      }
+      break;
+    }
+    default: break;
+  }
+}
+
+inline int64_t sub_stride(const Format& f) { return int64_t(f.ks) * 16 + 64 + (f.min ? 64 : 0); }
+inline int64_t tile_bytes(const Format& f, int64_t n_in) { return (n_in / f.ks) * sub_stride(f); }
+
+// Packs weight rows [o, o + n), n <= 16, into one tile at dst (layout in the file comment).
+inline void pack_tile(const QMatrix& w, const Format& f, int64_t o, int64_t n, uint8_t* dst) {
+  const int64_t n_sub = w.n_in / f.ks, n_blk = w.n_in / f.elems, sb = sub_stride(f);
+  const int subs_per_blk = f.elems / f.ks;
+  if (n < 16) std::memset(dst, 0, size_t(tile_bytes(f, w.n_in)));
+  thread_local std::vector<uint8_t> u;
+  thread_local std::vector<float> ab;
+  u.resize(size_t(w.n_in));
+  ab.resize(size_t(2 * n_sub));
+  float* av = ab.data();
+  float* bv = ab.data() + n_sub;
+  for (int64_t r = 0; r < n; ++r) {
+    const uint8_t* row = w.data + size_t(o + r) * w.row_bytes;
+    for (int64_t blk = 0; blk < n_blk; ++blk)
+      decode_block(w.type, row + blk * f.bytes, u.data() + blk * f.elems, av + blk * subs_per_blk,
+                   bv + blk * subs_per_blk);
+    for (int64_t j = 0; j < n_sub; ++j) {
+      uint8_t* s = dst + j * sb;
+      const uint8_t* uj = u.data() + j * f.ks;
+      for (int g = 0; g < f.ks / 4; ++g) std::memcpy(s + 64 * g + 4 * r, uj + 4 * g, 4);
+      std::memcpy(s + 16 * f.ks + 4 * r, av + j, 4);
+      if (f.min) std::memcpy(s + 16 * f.ks + 64 + 4 * r, bv + j, 4);
+    }
+  }
+}
+
+}  // namespace qg
+}  // namespace mm::simd
+#endif  // MM_QUANT_GEMM_SCALAR_ONCE
+
+HWY_BEFORE_NAMESPACE();
+#if HWY_TARGET == HWY_AVX3_DL
+#pragma GCC target("avx512vnni")
+#endif
+namespace mm::simd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+constexpr int kLanes = HWY_MIN(16, int(HWY_LANES(int32_t)));
+constexpr int kC = 16 / kLanes;  // vectors per 16 tile rows
+using DI = hn::CappedTag<int32_t, kLanes>;
+using DF = hn::CappedTag<float, kLanes>;
+using DU = hn::CappedTag<uint32_t, kLanes>;
+using VI = hn::Vec<DI>;
+using VF = hn::Vec<DF>;
+
+#if HWY_TARGET == HWY_AVX3_DL
+constexpr int kMaxNT = 12;  // 12 i32 + 12 f32 accumulators, a weight vector and scales: 32 zmm
+// acc += Σ_{i<4} u8(w byte i) · s8(x byte i) per lane.
+HWY_INLINE VI dot4(VI acc, VI w, int32_t x4) {
+  return VI{_mm512_dpbusd_epi32(acc.raw, w.raw, _mm512_set1_epi32(x4))};
+}
+#else
+constexpr int kMaxNT = 4;
+HWY_INLINE VI dot4(VI acc, VI w, int32_t x4) {
+  const DI di;
+  const DU du;
+  const auto wu = hn::BitCast(du, w);
+  const auto m = hn::Set(du, 0xFFu);
+  const auto w0 = hn::BitCast(di, hn::And(wu, m));
+  const auto w1 = hn::BitCast(di, hn::And(hn::ShiftRight<8>(wu), m));
+  const auto w2 = hn::BitCast(di, hn::And(hn::ShiftRight<16>(wu), m));
+  const auto w3 = hn::BitCast(di, hn::ShiftRight<24>(wu));
+  acc = hn::Add(acc, hn::Mul(w0, hn::Set(di, int32_t(int8_t(x4 & 0xFF)))));
+  acc = hn::Add(acc, hn::Mul(w1, hn::Set(di, int32_t(int8_t((x4 >> 8) & 0xFF)))));
+  acc = hn::Add(acc, hn::Mul(w2, hn::Set(di, int32_t(int8_t((x4 >> 16) & 0xFF)))));
+  return hn::Add(acc, hn::Mul(w3, hn::Set(di, int32_t(int8_t((x4 >> 24) & 0xFF)))));
+}
+#endif
+
+// NT activation rows from t0 against one packed tile of 16 weight rows.
+template <int KS, bool kOff, bool kMin, int NT>
+HWY_NOINLINE void tile_kernel(const uint8_t* HWY_RESTRICT pk, const QGemmAct& a, int64_t t0, float* y,
+                              int64_t ldy, int n_valid) {
+  const DI di;
+  const DF df;
+  const int64_t n_in = a.n_in, nb = n_in / 32, n_sub = n_in / KS;
+  constexpr int64_t kSB = KS * 16 + 64 + (kMin ? 64 : 0);
+  VF facc[NT][kC];
+  for (int t = 0; t < NT; ++t)
+    for (int c = 0; c < kC; ++c) facc[t][c] = hn::Zero(df);
+  const int8_t* xq = a.q + t0 * n_in;
+  const float* xd = a.d + t0 * nb;
+  const int32_t* xc = kOff ? a.corr + t0 * n_sub : nullptr;
+  const float* xs = kMin ? a.ds + t0 * nb : nullptr;
+  for (int64_t j = 0; j < n_sub; ++j) {
+    const uint8_t* sb = pk + j * kSB;
+    VI acc[NT][kC];
+    for (int t = 0; t < NT; ++t)
+      for (int c = 0; c < kC; ++c) acc[t][c] = kOff ? hn::Set(di, xc[t * n_sub + j]) : hn::Zero(di);
+    for (int g = 0; g < KS / 4; ++g) {
+      VI wv[kC];
+      for (int c = 0; c < kC; ++c)
+        wv[c] = hn::BitCast(di, hn::Load(DU(), reinterpret_cast<const uint32_t*>(sb + 64 * g) + c * kLanes));
+      for (int t = 0; t < NT; ++t) {
+        int32_t x4;
+        std::memcpy(&x4, xq + t * n_in + j * KS + 4 * g, 4);
+        for (int c = 0; c < kC; ++c) acc[t][c] = dot4(acc[t][c], wv[c], x4);
+      }
+    }
+    const float* av = reinterpret_cast<const float*>(sb + KS * 16);
+    const int64_t blk = (j * KS) / 32;
+    for (int c = 0; c < kC; ++c) {
+      const VF va = hn::Load(df, av + c * kLanes);
+      for (int t = 0; t < NT; ++t)
+        facc[t][c] = hn::MulAdd(hn::ConvertTo(df, acc[t][c]), hn::Mul(va, hn::Set(df, xd[t * nb + blk])), facc[t][c]);
+      if constexpr (kMin) {
+        const VF vb = hn::Load(df, av + 16 + c * kLanes);
+        for (int t = 0; t < NT; ++t) facc[t][c] = hn::MulAdd(vb, hn::Set(df, xs[t * nb + blk]), facc[t][c]);
+      }
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    float* yt = y + (t0 + t) * ldy;
+    if (n_valid == 16) {
+      for (int c = 0; c < kC; ++c) hn::StoreU(facc[t][c], df, yt + c * kLanes);
+    } else {
+      HWY_ALIGN float tmp[16];
+      for (int c = 0; c < kC; ++c) hn::Store(facc[t][c], df, tmp + c * kLanes);
+      std::memcpy(yt, tmp, size_t(n_valid) * 4);
+    }
+  }
+}
+
+template <int KS, bool kOff, bool kMin>
+void tile_all_rows(const uint8_t* pk, const QGemmAct& a, float* y, int64_t ldy, int n_valid) {
+  int64_t t = 0;
+  for (; t + kMaxNT <= a.n_rows; t += kMaxNT) tile_kernel<KS, kOff, kMin, kMaxNT>(pk, a, t, y, ldy, n_valid);
+  if constexpr (kMaxNT > 4)
+    for (; t + 4 <= a.n_rows; t += 4) tile_kernel<KS, kOff, kMin, 4>(pk, a, t, y, ldy, n_valid);
+  for (; t < a.n_rows; ++t) tile_kernel<KS, kOff, kMin, 1>(pk, a, t, y, ldy, n_valid);
+}
+
+void quant_gemm_impl(const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1, float* y, int64_t ldy) {
+  const qg::Format f = qg::format_of(w.type);
+  thread_local std::vector<uint8_t> buf;
+  const size_t tb = size_t(qg::tile_bytes(f, w.n_in));
+  if (buf.size() < tb + 64) buf.resize(tb + 64);
+  uint8_t* pk = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;  // 64-byte aligned
+  for (int64_t o = o0; o < o1; o += 16) {
+    const int n = int(std::min<int64_t>(16, o1 - o));
+    qg::pack_tile(w, f, o, n, pk);
+    float* yo = y + o;
+    switch (w.type) {
+      case DType::Q8_0:
+      case DType::Q4_0:
+      case DType::Q5_0: tile_all_rows<32, true, false>(pk, a, yo, ldy, n); break;
+      case DType::Q4_K:
+      case DType::Q5_K: tile_all_rows<32, false, true>(pk, a, yo, ldy, n); break;
+      case DType::Q6_K: tile_all_rows<16, true, false>(pk, a, yo, ldy, n); break;
+      default: break;
+    }
+  }
+}
+
+bool quant_gemm_fast_impl() { return HWY_TARGET == HWY_AVX3_DL; }
+
+}  // namespace HWY_NAMESPACE
+}  // namespace mm::simd
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace mm::simd {
+
+HWY_EXPORT(quant_gemm_impl);
+HWY_EXPORT(quant_gemm_fast_impl);
+
+void quant_gemm_prepare(DType t, const ActQ8& a, QGemmAct* out) {
+  const qg::Format f = qg::format_of(t);
+  MM_CHECK(a.n_in % f.elems == 0, "quant_gemm_prepare: n_in not a multiple of the block");
+  out->type = t;
+  out->n_rows = a.n_rows;
+  out->n_in = a.n_in;
+  out->q = a.q.data();
+  out->d = a.d.data();
+  const int64_t nb = a.n_in / 32, n_sub = a.n_in / f.ks;
+  out->n_sub = n_sub;
+  out->corr = nullptr;
+  out->ds = nullptr;
+  if (f.off) {
+    out->corr_buf.resize(size_t(a.n_rows * n_sub));
+    for (int64_t r = 0; r < a.n_rows; ++r) {
+      int32_t* c = out->corr_buf.data() + r * n_sub;
+      if (f.ks == 32) {
+        for (int64_t j = 0; j < n_sub; ++j) c[j] = -f.off * a.s[size_t(r * nb + j)];
+      } else {
+        const int8_t* q = a.q.data() + r * a.n_in;
+        for (int64_t j = 0; j < n_sub; ++j) {
+          int32_t s = 0;
+          for (int i = 0; i < f.ks; ++i) s += q[j * f.ks + i];
+          c[j] = -f.off * s;
+        }
+      }
+    }
+    out->corr = out->corr_buf.data();
+  }
+  if (f.min) {
+    out->ds_buf.resize(size_t(a.n_rows * nb));
+    for (size_t i = 0; i < out->ds_buf.size(); ++i) out->ds_buf[i] = a.d[i] * float(a.s[i]);
+    out->ds = out->ds_buf.data();
+  }
+}
+
+QGemmAct QGemmAct::rows(int64_t r0, int64_t n) const {
+  QGemmAct v;
+  const int64_t nb = n_in / 32;
+  v.type = type;
+  v.n_rows = n;
+  v.n_in = n_in;
+  v.n_sub = n_sub;
+  v.q = q + r0 * n_in;
+  v.d = d + r0 * nb;
+  v.corr = corr ? corr + r0 * n_sub : nullptr;
+  v.ds = ds ? ds + r0 * nb : nullptr;
+  return v;
+}
+
+void quant_gemm(const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1, float* y, int64_t ldy) {
+  if (a.n_rows <= 0 || o1 <= o0) return;
+  MM_CHECK(w.type == a.type && w.n_in == a.n_in, "quant_gemm: activations prepared for another weight");
+  HWY_DYNAMIC_DISPATCH(quant_gemm_impl)(w, a, o0, o1, y, ldy);
+}
+
+void quant_gemm_ref(const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1, float* y, int64_t ldy) {
+  MM_CHECK(w.type == a.type && w.n_in == a.n_in, "quant_gemm_ref: activations prepared for another weight");
+  const qg::Format f = qg::format_of(w.type);
+  const int64_t n_sub = w.n_in / f.ks, n_blk = w.n_in / f.elems, nb = w.n_in / 32;
+  const int spb = f.elems / f.ks;
+  std::vector<uint8_t> u(static_cast<size_t>(w.n_in));
+  std::vector<float> av(static_cast<size_t>(n_sub)), bv(static_cast<size_t>(n_sub));
+  for (int64_t o = o0; o < o1; ++o) {
+    const uint8_t* row = w.data + size_t(o) * w.row_bytes;
+    for (int64_t blk = 0; blk < n_blk; ++blk)
+      qg::decode_block(w.type, row + blk * f.bytes, u.data() + blk * f.elems, av.data() + blk * spb,
+                       bv.data() + blk * spb);
+    for (int64_t t = 0; t < a.n_rows; ++t) {
+      const int8_t* q = a.q + t * w.n_in;
+      float acc = 0;
+      for (int64_t j = 0; j < n_sub; ++j) {
+        int32_t dot = 0, s = 0;
+        for (int i = 0; i < f.ks; ++i) {
+          dot += int32_t(u[size_t(j * f.ks + i)]) * q[j * f.ks + i];
+          s += q[j * f.ks + i];
+        }
+        const float dx = a.d[t * nb + (j * f.ks) / 32];
+        acc += float(dot - f.off * s) * (av[size_t(j)] * dx);
+        if (f.min) acc += bv[size_t(j)] * a.ds[t * nb + j];
+      }
+      y[t * ldy + o] = acc;
+    }
+  }
+}
+
+bool quant_gemm_fast() {
+  static const bool fast = HWY_DYNAMIC_DISPATCH(quant_gemm_fast_impl)() && __builtin_cpu_supports("avx512vnni");
+  return fast;
+}
+
+std::vector<int64_t> quant_gemm_targets() { return hwy::SupportedAndGeneratedTargets(); }
+
+}  // namespace mm::simd
+#endif  // HWY_ONCE
