@@ -299,6 +299,16 @@ void gemm_packed(const float* x, int64_t ldx, int64_t n_rows, const GemmB& b, in
         }
         const uint8_t* row = b.data + size_t(p0 + j) * b.row_bytes;
         const float* sr = b.scale ? b.scale + ((p0 + j) / b.scale_bn) * n_kb : nullptr;
+        if (L::kBytes == 2 && !sr) {
+          // 16-bit floats: widen a vector at a time (F16: one hardware conversion per vector instead of a call per
+          // value), then store k-major.
+          HWY_ALIGN float tmp[kKc];
+          int64_t k = 0;
+          for (; k + N <= kc; k += N) hn::Store(L::load(d, row, k0 + k), d, tmp + k);
+          for (; k < kc; ++k) tmp[k] = L::scalar(row, k0 + k);
+          for (k = 0; k < kc; ++k) P[size_t(k * W + j)] = tmp[k];
+          continue;
+        }
         for (int64_t k = 0; k < kc; ++k) {
           float v = L::scalar(row, k0 + k);
           if (sr) v *= sr[(k0 + k) / b.scale_bk];

@@ -69,8 +69,11 @@ inline void k_scale_min(int j, const uint8_t* s, int* sc, int* m) {
 }
 
 // One GGUF block to unsigned codes u[elems] and per-sub-block a[elems / ks], b[elems / ks] (the layouts
-// of ops/quant.cpp).
-inline void decode_block(DType t, const uint8_t* blk, uint8_t* u, float* a, float* b) {
+// of ops/quant.cpp). Always inlined: in the per-target packer the compiler vectorises these byte loops
+// for that target's instruction set.
+#define MM_QG_INLINE inline __attribute__((always_inline))
+template <DType t>
+MM_QG_INLINE void decode_block(const uint8_t* blk, uint8_t* u, float* a, float* b) {
   switch (t) {
     case DType::Q8_0: {
       a[0] = f16_at(blk);
@@ -149,34 +152,27 @@ inline void decode_block(DType t, const uint8_t* blk, uint8_t* u, float* a, floa
   }
 }
 
-inline int64_t sub_stride(const Format& f) { return int64_t(f.ks) * 16 + 64 + (f.min ? 64 : 0); }
-inline int64_t tile_bytes(const Format& f, int64_t n_in) { return (n_in / f.ks) * sub_stride(f); }
+template <DType T, int kElems, int kBytes, int kSubs>
+MM_QG_INLINE void decode_blocks(const uint8_t* row, int64_t n_blk, uint8_t* u, float* a, float* b) {
+  for (int64_t blk = 0; blk < n_blk; ++blk)
+    decode_block<T>(row + blk * kBytes, u + blk * kElems, a + blk * kSubs, b + blk * kSubs);
+}
 
-// Packs weight rows [o, o + n), n <= 16, into one tile at dst (layout in the file comment).
-inline void pack_tile(const QMatrix& w, const Format& f, int64_t o, int64_t n, uint8_t* dst) {
-  const int64_t n_sub = w.n_in / f.ks, n_blk = w.n_in / f.elems, sb = sub_stride(f);
-  const int subs_per_blk = f.elems / f.ks;
-  if (n < 16) std::memset(dst, 0, size_t(tile_bytes(f, w.n_in)));
-  thread_local std::vector<uint8_t> u;
-  thread_local std::vector<float> ab;
-  u.resize(size_t(w.n_in));
-  ab.resize(size_t(2 * n_sub));
-  float* av = ab.data();
-  float* bv = ab.data() + n_sub;
-  for (int64_t r = 0; r < n; ++r) {
-    const uint8_t* row = w.data + size_t(o + r) * w.row_bytes;
-    for (int64_t blk = 0; blk < n_blk; ++blk)
-      decode_block(w.type, row + blk * f.bytes, u.data() + blk * f.elems, av + blk * subs_per_blk,
-                   bv + blk * subs_per_blk);
-    for (int64_t j = 0; j < n_sub; ++j) {
-      uint8_t* s = dst + j * sb;
-      const uint8_t* uj = u.data() + j * f.ks;
-      for (int g = 0; g < f.ks / 4; ++g) std::memcpy(s + 64 * g + 4 * r, uj + 4 * g, 4);
-      std::memcpy(s + 16 * f.ks + 4 * r, av + j, 4);
-      if (f.min) std::memcpy(s + 16 * f.ks + 64 + 4 * r, bv + j, 4);
-    }
+// A whole row: n_blk blocks to codes u[n_blk * elems] and a / b[n_blk * elems / ks].
+MM_QG_INLINE void decode_row(DType t, const uint8_t* row, int64_t n_blk, uint8_t* u, float* a, float* b) {
+  switch (t) {
+    case DType::Q8_0: decode_blocks<DType::Q8_0, 32, 34, 1>(row, n_blk, u, a, b); break;
+    case DType::Q4_0: decode_blocks<DType::Q4_0, 32, 18, 1>(row, n_blk, u, a, b); break;
+    case DType::Q5_0: decode_blocks<DType::Q5_0, 32, 22, 1>(row, n_blk, u, a, b); break;
+    case DType::Q4_K: decode_blocks<DType::Q4_K, 256, 144, 8>(row, n_blk, u, a, b); break;
+    case DType::Q5_K: decode_blocks<DType::Q5_K, 256, 176, 8>(row, n_blk, u, a, b); break;
+    case DType::Q6_K: decode_blocks<DType::Q6_K, 256, 210, 16>(row, n_blk, u, a, b); break;
+    default: break;
   }
 }
+
+inline int64_t sub_stride(const Format& f) { return int64_t(f.ks) * 16 + 64 + (f.min ? 64 : 0); }
+inline int64_t tile_bytes(const Format& f, int64_t n_in) { return (n_in / f.ks) * sub_stride(f); }
 
 }  // namespace qg
 }  // namespace mm::simd
@@ -221,6 +217,43 @@ HWY_INLINE VI dot4(VI acc, VI w, int32_t x4) {
   return hn::Add(acc, hn::Mul(w3, hn::Set(di, int32_t(int8_t((x4 >> 24) & 0xFF)))));
 }
 #endif
+
+// Packs weight rows [o, o + n), n <= 16, into one tile at dst (layout in the file comment): the rows are
+// decoded to codes (vectorised for this target), then each 64-byte group gathers dword 4 g of all 16.
+void pack_tile(const QMatrix& w, const qg::Format& f, int64_t o, int64_t n, uint8_t* HWY_RESTRICT dst) {
+  const DI di;
+  const int64_t n_in = w.n_in, n_sub = n_in / f.ks, n_blk = n_in / f.elems, sb = qg::sub_stride(f);
+  thread_local std::vector<int32_t> ubuf;  // [16, n_in] codes, dword-aligned
+  thread_local std::vector<float> ab;      // [16, n_sub] a, then [16, n_sub] b
+  ubuf.resize(size_t(4 * n_in));
+  ab.resize(size_t(32 * n_sub));
+  auto* u = reinterpret_cast<uint8_t*>(ubuf.data());
+  for (int64_t r = 0; r < 16; ++r) {
+    if (r < n) {
+      qg::decode_row(w.type, w.data + size_t(o + r) * w.row_bytes, n_blk, u + r * n_in, ab.data() + r * n_sub,
+                     ab.data() + (16 + r) * n_sub);
+    } else {
+      std::memset(u + r * n_in, 0, size_t(n_in));
+      std::fill_n(ab.data() + r * n_sub, n_sub, 0.0f);
+      std::fill_n(ab.data() + (16 + r) * n_sub, n_sub, 0.0f);
+    }
+  }
+  const int64_t row_dw = n_in / 4;  // dwords per decoded row
+  for (int64_t j = 0; j < n_sub; ++j) {
+    uint8_t* s = dst + j * sb;
+    for (int c = 0; c < kC; ++c) {
+      const VI idx = hn::Mul(hn::Add(hn::Iota(di, 0), hn::Set(di, c * kLanes)), hn::Set(di, int32_t(row_dw)));
+      for (int g = 0; g < f.ks / 4; ++g) {
+        const int32_t* base = ubuf.data() + j * (f.ks / 4) + g;
+        hn::Store(hn::GatherIndex(di, base, idx), di, reinterpret_cast<int32_t*>(s + 64 * g) + c * kLanes);
+      }
+    }
+    auto* av = reinterpret_cast<float*>(s + 16 * f.ks);
+    for (int r = 0; r < 16; ++r) av[r] = ab[size_t(r * n_sub + j)];
+    if (f.min)
+      for (int r = 0; r < 16; ++r) av[16 + r] = ab[size_t((16 + r) * n_sub + j)];
+  }
+}
 
 // NT activation rows from t0 against one packed tile of 16 weight rows.
 template <int KS, bool kOff, bool kMin, int NT>
@@ -293,7 +326,7 @@ void quant_gemm_impl(const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1
   uint8_t* pk = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;  // 64-byte aligned
   for (int64_t o = o0; o < o1; o += 16) {
     const int n = int(std::min<int64_t>(16, o1 - o));
-    qg::pack_tile(w, f, o, n, pk);
+    pack_tile(w, f, o, n, pk);
     float* yo = y + o;
     switch (w.type) {
       case DType::Q8_0:
@@ -379,14 +412,11 @@ void quant_gemm_ref(const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1,
   MM_CHECK(w.type == a.type && w.n_in == a.n_in, "quant_gemm_ref: activations prepared for another weight");
   const qg::Format f = qg::format_of(w.type);
   const int64_t n_sub = w.n_in / f.ks, n_blk = w.n_in / f.elems, nb = w.n_in / 32;
-  const int spb = f.elems / f.ks;
   std::vector<uint8_t> u(static_cast<size_t>(w.n_in));
   std::vector<float> av(static_cast<size_t>(n_sub)), bv(static_cast<size_t>(n_sub));
   for (int64_t o = o0; o < o1; ++o) {
     const uint8_t* row = w.data + size_t(o) * w.row_bytes;
-    for (int64_t blk = 0; blk < n_blk; ++blk)
-      qg::decode_block(w.type, row + blk * f.bytes, u.data() + blk * f.elems, av.data() + blk * spb,
-                       bv.data() + blk * spb);
+    qg::decode_row(w.type, row, n_blk, u.data(), av.data(), bv.data());
     for (int64_t t = 0; t < a.n_rows; ++t) {
       const int8_t* q = a.q + t * w.n_in;
       float acc = 0;
