@@ -6,11 +6,74 @@
 
 #include "core/error.h"
 #include "ops/basic.h"
+#include "ops/act_quant.h"
 #include "ops/matmul.h"
 #include "ops/simd/kernels.h"
+#include "ops/simd/quant_gemm.h"
 #include "core/thread_pool.h"
 
 namespace mm {
+
+namespace {
+
+simd::QMatrix qmatrix(const Weight& w) { return {w.dtype, w.data, w.row_bytes, w.n_in}; }
+
+// Prefill with the int8 GEMM (QuantMath::Int8, block-format experts): the gathered rows xe are
+// quantised once for w1 and w3 and g once for w2, and each phase is one parallel region over
+// (expert, product, row group) tasks.
+bool moe_int8_prefill(const MoeLayerWeights& w, const std::vector<int64_t>& active, int64_t max_tokens) {
+  const Weight& w1 = w.w1[size_t(active[0])];
+  const Weight& w3 = w.w3[size_t(active[0])];
+  const Weight& w2 = w.w2[size_t(active[0])];
+  if (!matmul_int8_prefill(w1, max_tokens) || !matmul_int8_prefill(w3, max_tokens) ||
+      !matmul_int8_prefill(w2, max_tokens))
+    return false;
+  for (int64_t e : active)
+    if (w.w1[size_t(e)].dtype != w1.dtype || w.w3[size_t(e)].dtype != w3.dtype || w.w2[size_t(e)].dtype != w2.dtype ||
+        w.w1[size_t(e)].scale || w.w3[size_t(e)].scale || w.w2[size_t(e)].scale)
+      return false;
+  return true;
+}
+
+void moe_experts_int8(const MoeLayerWeights& w, const std::vector<int64_t>& active, const std::vector<int64_t>& row0,
+                      const std::vector<int64_t>& count, int64_t total, int64_t hidden, int64_t inter,
+                      const float* xe, float* g, float* u, float* y) {
+  constexpr int64_t kGroup = 64;
+  const int64_t n_act = int64_t(active.size());
+  const Weight& w1 = w.w1[size_t(active[0])];
+  const Weight& w3 = w.w3[size_t(active[0])];
+  thread_local ActQ8 xq, gq;
+  quantize_act_q8(xe, hidden, total, hidden, &xq);
+  simd::QGemmAct a1, a3, a2;
+  simd::quant_gemm_prepare(w1.dtype, xq, &a1);
+  if (w3.dtype != w1.dtype) simd::quant_gemm_prepare(w3.dtype, xq, &a3);
+  const simd::QGemmAct& a3r = w3.dtype != w1.dtype ? a3 : a1;
+  const int64_t gu_groups = (inter + kGroup - 1) / kGroup, dn_groups = (hidden + kGroup - 1) / kGroup;
+  global_pool().parallel_for(n_act * 2 * gu_groups, [&](int64_t b, int64_t e_, int) {
+    for (int64_t task = b; task < e_; ++task) {
+      const int64_t a = task / (2 * gu_groups), which = (task / gu_groups) % 2, grp = task % gu_groups;
+      const size_t e = size_t(active[size_t(a)]);
+      const int64_t r0 = row0[size_t(a)], n = count[size_t(a)];
+      const simd::QGemmAct v = (which == 0 ? a1 : a3r).rows(r0, n);
+      float* dst = (which == 0 ? g : u) + r0 * inter;
+      simd::quant_gemm(qmatrix(which == 0 ? w.w1[e] : w.w3[e]), v, grp * kGroup, std::min(inter, (grp + 1) * kGroup),
+                       dst, inter);
+    }
+  });
+  swiglu_inplace(g, u, total * inter);
+  quantize_act_q8(g, inter, total, inter, &gq);
+  simd::quant_gemm_prepare(w.w2[size_t(active[0])].dtype, gq, &a2);
+  global_pool().parallel_for(n_act * dn_groups, [&](int64_t b, int64_t e_, int) {
+    for (int64_t task = b; task < e_; ++task) {
+      const int64_t a = task / dn_groups, grp = task % dn_groups;
+      const int64_t r0 = row0[size_t(a)], n = count[size_t(a)];
+      simd::quant_gemm(qmatrix(w.w2[size_t(active[size_t(a)])]), a2.rows(r0, n), grp * kGroup,
+                       std::min(hidden, (grp + 1) * kGroup), y + r0 * hidden, hidden);
+    }
+  });
+}
+
+}  // namespace
 
 void moe_route(const float* logits, int64_t n_tokens, int64_t n_experts, int64_t top_k, RouterKind kind,
                const float* bias, int32_t* ids, float* weights) {
@@ -78,7 +141,11 @@ void moe_forward(const float* x, int64_t n_tokens, int64_t hidden, const MoeLaye
   const size_t max_tokens = std::max_element(routed.begin(), routed.end(), [](const auto& p, const auto& q) {
                               return p.size() < q.size();
                             })->size();
-  if (max_tokens > 16) {
+  if (max_tokens > 16 && moe_int8_prefill(w, active, int64_t(max_tokens))) {
+    std::vector<int64_t> count;
+    for (int64_t e : active) count.push_back(int64_t(routed[size_t(e)].size()));
+    moe_experts_int8(w, active, row0, count, total, hidden, inter, xe.data(), g.data(), u.data(), y.data());
+  } else if (max_tokens > 16) {
     // Prefill: each expert sees many tokens, so its products are big enough to split across all
     // threads on their own (and the weight rows are reused across the tokens in cache).
     for (size_t a = 0; a < active.size(); ++a) {
