@@ -219,7 +219,7 @@ HWY_INLINE VI dot4(VI acc, VI w, int32_t x4) {
 #endif
 
 // Packs weight rows [o, o + n), n <= 16, into one tile at dst (layout in the file comment): the rows are
-// decoded to codes (vectorised for this target), then each 64-byte group gathers dword 4 g of all 16.
+// decoded to codes (vectorised for this target), then transposed in 4-byte units.
 void pack_tile(const QMatrix& w, const qg::Format& f, int64_t o, int64_t n, uint8_t* HWY_RESTRICT dst) {
   const DI di;
   const int64_t n_in = w.n_in, n_sub = n_in / f.ks, n_blk = n_in / f.elems, sb = qg::sub_stride(f);
@@ -238,6 +238,39 @@ void pack_tile(const QMatrix& w, const qg::Format& f, int64_t o, int64_t n, uint
       std::fill_n(ab.data() + (16 + r) * n_sub, n_sub, 0.0f);
     }
   }
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  // Two 8 x 8 dword transposes per 32 codes of the 16 rows (rows 0..7, 8..15): column g of a
+  // transpose is dword g of 8 rows, half of the 64-byte group it belongs to.
+  for (int64_t c = 0; c < n_in / 32; ++c) {
+    for (int half = 0; half < 2; ++half) {
+      __m256i r[8];
+      for (int i = 0; i < 8; ++i)
+        r[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + (8 * half + i) * n_in + 32 * c));
+      const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+      const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+      const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+      const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+      // v[g]: dwords g (low 128) and g + 4 (high 128) of rows 0..3 (v[g]) and 4..7 (v[g + 4])
+      const __m256i v0 = _mm256_unpacklo_epi64(t0, t2), v1 = _mm256_unpackhi_epi64(t0, t2);
+      const __m256i v2 = _mm256_unpacklo_epi64(t1, t3), v3 = _mm256_unpackhi_epi64(t1, t3);
+      const __m256i v4 = _mm256_unpacklo_epi64(t4, t6), v5 = _mm256_unpackhi_epi64(t4, t6);
+      const __m256i v6 = _mm256_unpacklo_epi64(t5, t7), v7 = _mm256_unpackhi_epi64(t5, t7);
+      const __m256i col[8] = {
+          _mm256_permute2x128_si256(v0, v4, 0x20), _mm256_permute2x128_si256(v1, v5, 0x20),
+          _mm256_permute2x128_si256(v2, v6, 0x20), _mm256_permute2x128_si256(v3, v7, 0x20),
+          _mm256_permute2x128_si256(v0, v4, 0x31), _mm256_permute2x128_si256(v1, v5, 0x31),
+          _mm256_permute2x128_si256(v2, v6, 0x31), _mm256_permute2x128_si256(v3, v7, 0x31)};
+      for (int g = 0; g < 8; ++g) {
+        const int64_t k = 32 * c + 4 * g;
+        uint8_t* grp = dst + (k / f.ks) * sb + 64 * ((k % f.ks) / 4) + 32 * half;
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(grp), col[g]);
+      }
+    }
+  }
+  for (int64_t j = 0; j < n_sub; ++j) {
+    uint8_t* s = dst + j * sb;
+#else
+  // Each 64-byte group gathers dword 4 g of all 16 rows.
   const int64_t row_dw = n_in / 4;  // dwords per decoded row
   for (int64_t j = 0; j < n_sub; ++j) {
     uint8_t* s = dst + j * sb;
@@ -248,6 +281,7 @@ void pack_tile(const QMatrix& w, const qg::Format& f, int64_t o, int64_t n, uint
         hn::Store(hn::GatherIndex(di, base, idx), di, reinterpret_cast<int32_t*>(s + 64 * g) + c * kLanes);
       }
     }
+#endif
     auto* av = reinterpret_cast<float*>(s + 16 * f.ks);
     for (int r = 0; r < 16; ++r) av[r] = ab[size_t(r * n_sub + j)];
     if (f.min)
