@@ -175,7 +175,7 @@ TEST(OpsKernels, LightningBlockedAndRecurrentMatchNaive) {
 TEST(OpsKernels, AttentionMatchesReference) {
   set_global_threads(2);
   for (int64_t hd : {24, 65})
-    for (int64_t n_q : {1, 5, 17})
+    for (int64_t n_q : {1, 5, 17, 70})  // >= 16: blocked prefill path (70: several blocks, last partial)
       for (int64_t pos0 : {0, 3, 130}) {
         const int64_t H = 6, KV = 2, n_keys = pos0 + n_q;
         auto q = random_vec(size_t(n_q * H * hd), 1);
