@@ -263,8 +263,9 @@ void pack_tile(const QMatrix& w, const qg::Format& f, int64_t o, int64_t n, uint
           _mm256_permute2x128_si256(v0, v4, 0x31), _mm256_permute2x128_si256(v1, v5, 0x31),
           _mm256_permute2x128_si256(v2, v6, 0x31), _mm256_permute2x128_si256(v3, v7, 0x31)};
       for (int g = 0; g < 8; ++g) {
-        const int64_t k = 32 * c + 4 * g;
-        uint8_t* grp = dst + (k / f.ks) * sb + 64 * ((k % f.ks) / 4) + 32 * half;
+        const int64_t k = 32 * c + 4 * g;  // ks is 32 or 16: shifts, not divisions
+        const int sh = f.ks == 32 ? 5 : 4;
+        uint8_t* grp = dst + (k >> sh) * sb + 16 * (k & (f.ks - 1)) + 32 * half;
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(grp), col[g]);
       }
     }
