@@ -50,17 +50,14 @@ void attention_block(const AttentionArgs& a, int64_t i0, int64_t nq, int64_t kvh
         std::fill(sr, sr + nt, 0.0f);
         continue;
       }
-      const float tile_max = *std::max_element(sr, sr + nv);
+      const float tile_max = simd::max_value(sr, nv);
       if (tile_max > m[r]) {
         const float corr = std::exp(m[r] - tile_max);
         l[r] *= corr;
         simd::scale(corr, acc + r * hd, hd);
         m[r] = tile_max;
       }
-      for (int64_t j = 0; j < nv; ++j) {
-        sr[j] = std::exp(sr[j] - m[r]);
-        l[r] += sr[j];
-      }
+      l[r] += simd::exp_shift_sum(sr, nv, m[r]);
       std::fill(sr + nv, sr + nt, 0.0f);
     }
     for (int64_t j = 0; j < nt; ++j) {
