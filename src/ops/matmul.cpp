@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "ops/quant.h"
+#include "ops/simd/bf16_gemm.h"
 #include "ops/simd/kernels.h"
 #include "ops/simd/quant_gemm.h"
 #include "ops/simd/quant_kernels.h"
@@ -116,8 +117,29 @@ void matmul_rows(const float* x, int64_t n_rows, const Weight& w, int64_t o0, in
   }
 }
 
+// Fast mode, 16-bit float weights, prefill, when enabled (simd::bf16_prefill_enabled): activations (and
+// F16 weights) rounded to bf16 and multiplied with AVX512_BF16 dot products (twice the f32 FMA rate).
+static bool bf16_prefill(const Weight& w, int64_t n_rows) {
+  return n_rows >= 16 && quant_math() == QuantMath::Int8 && (w.dtype == DType::BF16 || w.dtype == DType::F16) &&
+         !w.scale && w.n_in % 2 == 0 && simd::bf16_prefill_enabled() && simd::bf16_gemm_supported();
+}
+
 void matmul(const float* x, int64_t n_rows, const Weight& w, float* y) {
   MM_CHECK(!w.empty());
+  if (bf16_prefill(w, n_rows)) {
+    thread_local std::vector<uint16_t> xb;
+    simd::act_to_bf16(x, w.n_in, n_rows, w.n_in, &xb);
+    simd::GemmB b;
+    to_gemm_b(w, &b);
+    constexpr int64_t kGroup = 64;
+    global_pool().parallel_for(
+        (w.n_out + kGroup - 1) / kGroup,
+        [&](int64_t g0, int64_t g1, int) {
+          simd::bf16_gemm(xb.data(), n_rows, b, g0 * kGroup, std::min(w.n_out, g1 * kGroup), y, w.n_out);
+        },
+        1);
+    return;
+  }
   if (matmul_int8_prefill(w, n_rows)) {
     // Quantise the activations once for all row groups.
     thread_local ActQ8 xq;
