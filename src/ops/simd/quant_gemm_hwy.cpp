@@ -27,7 +27,7 @@
 #include "core/error.h"
 #include "ops/simd/quant_gemm.h"
 
-// ---- scalar part, shared by the packer and the reference (compiled once) --------------------------
+// ---- format table and packed layout (compiled once) ----------------------------------------------
 #ifndef MM_QUANT_GEMM_SCALAR_ONCE
 #define MM_QUANT_GEMM_SCALAR_ONCE
 namespace mm::simd {
@@ -49,125 +49,6 @@ inline Format format_of(DType t) {
     case DType::Q5_K: return {256, 176, 32, 0, true};
     case DType::Q6_K: return {256, 210, 16, 32, false};
     default: MM_CHECK(false, "quant_gemm: unsupported format"); return {};
-  }
-}
-
-inline float f16_at(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return f16_to_f32(h);
-}
-
-inline void k_scale_min(int j, const uint8_t* s, int* sc, int* m) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *m = s[j + 4] & 63;
-  } else {
-    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
-// One GGUF block to unsigned codes u[elems] and per-sub-block a[elems / ks], b[elems / ks] (the layouts
-// of ops/quant.cpp). Always inlined: in the per-target packer the compiler vectorises these byte loops
-// for that target's instruction set.
-#define MM_QG_INLINE inline __attribute__((always_inline))
-template <DType t>
-MM_QG_INLINE void decode_block(const uint8_t* blk, uint8_t* u, float* a, float* b) {
-  switch (t) {
-    case DType::Q8_0: {
-      a[0] = f16_at(blk);
-      b[0] = 0;
-      for (int i = 0; i < 32; ++i) u[i] = uint8_t(blk[2 + i] ^ 0x80);  // int8 q + 128
-      break;
-    }
-    case DType::Q4_0: {
-      a[0] = f16_at(blk);
-      b[0] = 0;
-      for (int j = 0; j < 16; ++j) {
-        u[j] = blk[2 + j] & 0xF;
-        u[j + 16] = blk[2 + j] >> 4;
-      }
-      break;
-    }
-    case DType::Q5_0: {
-      a[0] = f16_at(blk);
-      b[0] = 0;
-      uint32_t qh;
-      std::memcpy(&qh, blk + 2, 4);
-      for (int j = 0; j < 16; ++j) {
-        u[j] = uint8_t((blk[6 + j] & 0xF) | (((qh >> j) & 1) << 4));
-        u[j + 16] = uint8_t((blk[6 + j] >> 4) | (((qh >> (j + 16)) & 1) << 4));
-      }
-      break;
-    }
-    case DType::Q4_K:
-    case DType::Q5_K: {
-      const bool five = t == DType::Q5_K;
-      const float d = f16_at(blk), dmin = f16_at(blk + 2);
-      const uint8_t* scales = blk + 4;
-      const uint8_t* qh = blk + 16;
-      const uint8_t* qs = blk + (five ? 48 : 16);
-      for (int c = 0; c < 4; ++c) {
-        for (int h = 0; h < 2; ++h) {
-          int sc, m;
-          k_scale_min(2 * c + h, scales, &sc, &m);
-          a[2 * c + h] = d * float(sc);
-          b[2 * c + h] = -(dmin * float(m));
-        }
-        const uint8_t* q = qs + 32 * c;
-        for (int l = 0; l < 32; ++l) {
-          uint8_t lo = q[l] & 0xF, hi = q[l] >> 4;
-          if (five) {
-            lo = uint8_t(lo | (((qh[l] >> (2 * c)) & 1) << 4));
-            hi = uint8_t(hi | (((qh[l] >> (2 * c + 1)) & 1) << 4));
-          }
-          u[64 * c + l] = lo;
-          u[64 * c + 32 + l] = hi;
-        }
-      }
-      break;
-    }
-    case DType::Q6_K: {
-      const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
-      const float d = f16_at(blk + 208);
-      for (int j = 0; j < 16; ++j) {
-        a[j] = d * float(sc[j]);
-        b[j] = 0;
-      }
-      for (int n = 0; n < 2; ++n) {
-        const uint8_t* l0 = blk + 64 * n;
-        const uint8_t* h0 = blk + 128 + 32 * n;
-        uint8_t* o = u + 128 * n;
-        for (int l = 0; l < 32; ++l) {
-          o[l] = uint8_t((l0[l] & 0xF) | ((h0[l] & 3) << 4));
-          o[l + 32] = uint8_t((l0[l + 32] & 0xF) | (((h0[l] >> 2) & 3) << 4));
-          o[l + 64] = uint8_t((l0[l] >> 4) | (((h0[l] >> 4) & 3) << 4));
-          o[l + 96] = uint8_t((l0[l + 32] >> 4) | ((h0[l] >> 6) << 4));
-        }
-      }
-      break;
-    }
-    default: break;
-  }
-}
-
-template <DType T, int kElems, int kBytes, int kSubs>
-MM_QG_INLINE void decode_blocks(const uint8_t* row, int64_t n_blk, uint8_t* u, float* a, float* b) {
-  for (int64_t blk = 0; blk < n_blk; ++blk)
-    decode_block<T>(row + blk * kBytes, u + blk * kElems, a + blk * kSubs, b + blk * kSubs);
-}
-
-// A whole row: n_blk blocks to codes u[n_blk * elems] and a / b[n_blk * elems / ks].
-MM_QG_INLINE void decode_row(DType t, const uint8_t* row, int64_t n_blk, uint8_t* u, float* a, float* b) {
-  switch (t) {
-    case DType::Q8_0: decode_blocks<DType::Q8_0, 32, 34, 1>(row, n_blk, u, a, b); break;
-    case DType::Q4_0: decode_blocks<DType::Q4_0, 32, 18, 1>(row, n_blk, u, a, b); break;
-    case DType::Q5_0: decode_blocks<DType::Q5_0, 32, 22, 1>(row, n_blk, u, a, b); break;
-    case DType::Q4_K: decode_blocks<DType::Q4_K, 256, 144, 8>(row, n_blk, u, a, b); break;
-    case DType::Q5_K: decode_blocks<DType::Q5_K, 256, 176, 8>(row, n_blk, u, a, b); break;
-    case DType::Q6_K: decode_blocks<DType::Q6_K, 256, 210, 16>(row, n_blk, u, a, b); break;
-    default: break;
   }
 }
 
@@ -220,6 +101,141 @@ HWY_INLINE VI dot4(VI acc, VI w, int32_t x4) {
 }
 #endif
 
+// Block scales are f16: F16C where the target has it (a third of Q8_0's packing time went to the
+// portable routine).
+HWY_INLINE float f16_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  return _cvtsh_ss(h);
+#else
+  return f16_to_f32(h);
+#endif
+}
+
+// All eight 6-bit scales and mins of a K-quant block from its 12 packed bytes, four at a time in 32-bit
+// words (the layout in ops/quant.cpp: sc0..3 / m0..3 in the low 6 bits of bytes 0..3 / 4..7; sc4..7 / m4..7
+// low nibbles in bytes 8..11, top two bits in the top bits of bytes 0..3 / 4..7).
+HWY_INLINE void k_scales_mins(const uint8_t* s, uint8_t sc[8], uint8_t m[8]) {
+  uint32_t w[3];
+  std::memcpy(w, s, 12);
+  const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+  const uint32_t sc_lo = w[0] & lo6, m_lo = w[1] & lo6;
+  const uint32_t sc_hi = (w[2] & lo4) | (((w[0] >> 6) & lo2) << 4);
+  const uint32_t m_hi = ((w[2] >> 4) & lo4) | (((w[1] >> 6) & lo2) << 4);
+  std::memcpy(sc, &sc_lo, 4);
+  std::memcpy(sc + 4, &sc_hi, 4);
+  std::memcpy(m, &m_lo, 4);
+  std::memcpy(m + 4, &m_hi, 4);
+}
+
+// One GGUF block to unsigned codes u[elems] and per-sub-block a[elems / ks], b[elems / ks] (the layouts
+// of ops/quant.cpp), compiled per target so the byte loops vectorise for its instruction set. The scalar
+// reference uses the baseline target's copy (decode_row_baseline).
+template <DType t>
+HWY_INLINE void decode_block(const uint8_t* blk, uint8_t* u, float* a, float* b) {
+  switch (t) {
+    case DType::Q8_0: {
+      a[0] = f16_at(blk);
+      b[0] = 0;
+      for (int i = 0; i < 32; ++i) u[i] = uint8_t(blk[2 + i] ^ 0x80);  // int8 q + 128
+      break;
+    }
+    case DType::Q4_0: {
+      a[0] = f16_at(blk);
+      b[0] = 0;
+      for (int j = 0; j < 16; ++j) {
+        u[j] = blk[2 + j] & 0xF;
+        u[j + 16] = blk[2 + j] >> 4;
+      }
+      break;
+    }
+    case DType::Q5_0: {
+      a[0] = f16_at(blk);
+      b[0] = 0;
+      uint32_t qh;
+      std::memcpy(&qh, blk + 2, 4);
+      for (int j = 0; j < 16; ++j) {
+        u[j] = uint8_t((blk[6 + j] & 0xF) | (((qh >> j) & 1) << 4));
+        u[j + 16] = uint8_t((blk[6 + j] >> 4) | (((qh >> (j + 16)) & 1) << 4));
+      }
+      break;
+    }
+    case DType::Q4_K:
+    case DType::Q5_K: {
+      const bool five = t == DType::Q5_K;
+      const float d = f16_at(blk), dmin = f16_at(blk + 2);
+      const uint8_t* scales = blk + 4;
+      const uint8_t* qh = blk + 16;
+      const uint8_t* qs = blk + (five ? 48 : 16);
+      uint8_t sc[8], mn[8];
+      k_scales_mins(scales, sc, mn);
+      for (int j = 0; j < 8; ++j) {
+        a[j] = d * float(sc[j]);
+        b[j] = -(dmin * float(mn[j]));
+      }
+      for (int c = 0; c < 4; ++c) {
+        const uint8_t* q = qs + 32 * c;
+        for (int l = 0; l < 32; ++l) {
+          uint8_t lo = q[l] & 0xF, hi = q[l] >> 4;
+          if (five) {
+            lo = uint8_t(lo | (((qh[l] >> (2 * c)) & 1) << 4));
+            hi = uint8_t(hi | (((qh[l] >> (2 * c + 1)) & 1) << 4));
+          }
+          u[64 * c + l] = lo;
+          u[64 * c + 32 + l] = hi;
+        }
+      }
+      break;
+    }
+    case DType::Q6_K: {
+      const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
+      const float d = f16_at(blk + 208);
+      for (int j = 0; j < 16; ++j) {
+        a[j] = d * float(sc[j]);
+        b[j] = 0;
+      }
+      for (int n = 0; n < 2; ++n) {
+        const uint8_t* l0 = blk + 64 * n;
+        const uint8_t* h0 = blk + 128 + 32 * n;
+        uint8_t* o = u + 128 * n;
+        for (int l = 0; l < 32; ++l) {
+          o[l] = uint8_t((l0[l] & 0xF) | ((h0[l] & 3) << 4));
+          o[l + 32] = uint8_t((l0[l + 32] & 0xF) | (((h0[l] >> 2) & 3) << 4));
+          o[l + 64] = uint8_t((l0[l] >> 4) | (((h0[l] >> 4) & 3) << 4));
+          o[l + 96] = uint8_t((l0[l + 32] >> 4) | ((h0[l] >> 6) << 4));
+        }
+      }
+      break;
+    }
+    default: break;
+  }
+}
+
+template <DType T, int kElems, int kBytes, int kSubs>
+HWY_INLINE void decode_blocks(const uint8_t* row, int64_t n_blk, uint8_t* u, float* a, float* b) {
+  for (int64_t blk = 0; blk < n_blk; ++blk)
+    decode_block<T>(row + blk * kBytes, u + blk * kElems, a + blk * kSubs, b + blk * kSubs);
+}
+
+// A whole row: n_blk blocks to codes u[n_blk * elems] and a / b[n_blk * elems / ks].
+HWY_INLINE void decode_row(DType t, const uint8_t* row, int64_t n_blk, uint8_t* u, float* a, float* b) {
+  switch (t) {
+    case DType::Q8_0: decode_blocks<DType::Q8_0, 32, 34, 1>(row, n_blk, u, a, b); break;
+    case DType::Q4_0: decode_blocks<DType::Q4_0, 32, 18, 1>(row, n_blk, u, a, b); break;
+    case DType::Q5_0: decode_blocks<DType::Q5_0, 32, 22, 1>(row, n_blk, u, a, b); break;
+    case DType::Q4_K: decode_blocks<DType::Q4_K, 256, 144, 8>(row, n_blk, u, a, b); break;
+    case DType::Q5_K: decode_blocks<DType::Q5_K, 256, 176, 8>(row, n_blk, u, a, b); break;
+    case DType::Q6_K: decode_blocks<DType::Q6_K, 256, 210, 16>(row, n_blk, u, a, b); break;
+    default: break;
+  }
+}
+
+// The baseline target's decoder, for the scalar reference.
+void decode_row_baseline(DType t, const uint8_t* row, int64_t n_blk, uint8_t* u, float* a, float* b) {
+  decode_row(t, row, n_blk, u, a, b);
+}
+
 // Packs weight rows [o, o + n), n <= 16, into one tile at dst (layout in the file comment): the rows are
 // decoded to codes (vectorised for this target), then transposed in 4-byte units.
 void pack_tile(const QMatrix& w, const qg::Format& f, int64_t o, int64_t n, uint8_t* HWY_RESTRICT dst) {
@@ -232,7 +248,7 @@ void pack_tile(const QMatrix& w, const qg::Format& f, int64_t o, int64_t n, uint
   auto* u = reinterpret_cast<uint8_t*>(ubuf.data());
   for (int64_t r = 0; r < 16; ++r) {
     if (r < n) {
-      qg::decode_row(w.type, w.data + size_t(o + r) * w.row_bytes, n_blk, u + r * n_in, ab.data() + r * n_sub,
+      decode_row(w.type, w.data + size_t(o + r) * w.row_bytes, n_blk, u + r * n_in, ab.data() + r * n_sub,
                      ab.data() + (16 + r) * n_sub);
     } else {
       std::memset(u + r * n_in, 0, size_t(n_in));
@@ -454,7 +470,7 @@ void quant_gemm_ref(const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1,
   std::vector<float> av(static_cast<size_t>(n_sub)), bv(static_cast<size_t>(n_sub));
   for (int64_t o = o0; o < o1; ++o) {
     const uint8_t* row = w.data + size_t(o) * w.row_bytes;
-    qg::decode_row(w.type, row, n_blk, u.data(), av.data(), bv.data());
+    HWY_STATIC_DISPATCH(decode_row_baseline)(w.type, row, n_blk, u.data(), av.data(), bv.data());
     for (int64_t t = 0; t < a.n_rows; ++t) {
       const int8_t* q = a.q + t * w.n_in;
       float acc = 0;
