@@ -239,7 +239,6 @@ void decode_row_baseline(DType t, const uint8_t* row, int64_t n_blk, uint8_t* u,
 // Packs weight rows [o, o + n), n <= 16, into one tile at dst (layout in the file comment): the rows are
 // decoded to codes (vectorised for this target), then transposed in 4-byte units.
 void pack_tile(const QMatrix& w, const qg::Format& f, int64_t o, int64_t n, uint8_t* HWY_RESTRICT dst) {
-  const DI di;
   const int64_t n_in = w.n_in, n_sub = n_in / f.ks, n_blk = n_in / f.elems, sb = qg::sub_stride(f);
   thread_local std::vector<int32_t> ubuf;  // [16, n_in] codes, dword-aligned
   thread_local std::vector<float> ab;      // [16, n_sub] a, then [16, n_sub] b
@@ -249,7 +248,7 @@ void pack_tile(const QMatrix& w, const qg::Format& f, int64_t o, int64_t n, uint
   for (int64_t r = 0; r < 16; ++r) {
     if (r < n) {
       decode_row(w.type, w.data + size_t(o + r) * w.row_bytes, n_blk, u + r * n_in, ab.data() + r * n_sub,
-                     ab.data() + (16 + r) * n_sub);
+                 ab.data() + (16 + r) * n_sub);
     } else {
       std::memset(u + r * n_in, 0, size_t(n_in));
       std::fill_n(ab.data() + r * n_sub, n_sub, 0.0f);
@@ -290,6 +289,7 @@ void pack_tile(const QMatrix& w, const qg::Format& f, int64_t o, int64_t n, uint
     uint8_t* s = dst + j * sb;
 #else
   // Each 64-byte group gathers dword 4 g of all 16 rows.
+  const DI di;
   const int64_t row_dw = n_in / 4;  // dwords per decoded row
   for (int64_t j = 0; j < n_sub; ++j) {
     uint8_t* s = dst + j * sb;
