@@ -18,9 +18,10 @@ namespace {
 
 simd::QMatrix qmatrix(const Weight& w) { return {w.dtype, w.data, w.row_bytes, w.n_in}; }
 
-// Prefill with the int8 GEMM (QuantMath::Int8, block-format experts): the gathered rows xe are
-// quantised once for w1 and w3 and g once for w2, and each phase is one parallel region over
-// (expert, product, row group) tasks.
+// Prefill with the int8 GEMM (QuantMath::Int8, block-format experts): the tokens are quantised once and
+// their int8 rows gathered per expert (top-k copies of each token, identical to quantising the gathered
+// f32 rows, k times less work) for w1 and w3, g is quantised once for w2, and each phase is one parallel
+// region over (expert, product, row group) tasks.
 bool moe_int8_prefill(const MoeLayerWeights& w, const std::vector<int64_t>& active, int64_t max_tokens) {
   const Weight& w1 = w.w1[size_t(active[0])];
   const Weight& w3 = w.w3[size_t(active[0])];
@@ -36,14 +37,25 @@ bool moe_int8_prefill(const MoeLayerWeights& w, const std::vector<int64_t>& acti
 }
 
 void moe_experts_int8(const MoeLayerWeights& w, const std::vector<int64_t>& active, const std::vector<int64_t>& row0,
-                      const std::vector<int64_t>& count, int64_t total, int64_t hidden, int64_t inter,
-                      const float* xe, float* g, float* u, float* y) {
+                      const std::vector<int64_t>& count, const std::vector<int64_t>& src, const float* x,
+                      int64_t n_tokens, int64_t hidden, int64_t inter, float* g, float* u, float* y) {
   constexpr int64_t kGroup = 64;
-  const int64_t n_act = int64_t(active.size());
+  const int64_t n_act = int64_t(active.size()), total = int64_t(src.size()), nb = hidden / kActBlock;
   const Weight& w1 = w.w1[size_t(active[0])];
   const Weight& w3 = w.w3[size_t(active[0])];
-  thread_local ActQ8 xq, gq;
-  quantize_act_q8(xe, hidden, total, hidden, &xq);
+  thread_local ActQ8 tq, xq, gq;
+  quantize_act_q8(x, hidden, n_tokens, hidden, &tq);
+  xq.n_rows = total;
+  xq.n_in = hidden;
+  xq.q.resize(size_t(total * hidden));
+  xq.d.resize(size_t(total * nb));
+  xq.s.resize(size_t(total * nb));
+  for (int64_t r = 0; r < total; ++r) {  // gathered row r is token src[r]
+    const int64_t t = src[size_t(r)];
+    std::copy_n(tq.q.data() + t * hidden, hidden, xq.q.data() + r * hidden);
+    std::copy_n(tq.d.data() + t * nb, nb, xq.d.data() + r * nb);
+    std::copy_n(tq.s.data() + t * nb, nb, xq.s.data() + r * nb);
+  }
   simd::QGemmAct a1, a3, a2;
   simd::quant_gemm_prepare(w1.dtype, xq, &a1);
   if (w3.dtype != w1.dtype) simd::quant_gemm_prepare(w3.dtype, xq, &a3);
@@ -131,20 +143,22 @@ void moe_forward(const float* x, int64_t n_tokens, int64_t hidden, const MoeLaye
     }
   if (active.empty()) return;
   const int64_t inter = w.w1[size_t(active[0])].n_out;
-  std::vector<float> xe(size_t(total * hidden)), g(size_t(total * inter)), u(size_t(total * inter)),
-      y(size_t(total * hidden));
-  for (size_t a = 0; a < active.size(); ++a) {
-    const auto& r = routed[size_t(active[a])];
-    for (size_t i = 0; i < r.size(); ++i)
-      std::copy_n(x + r[i].first * hidden, hidden, xe.begin() + (row0[a] + int64_t(i)) * hidden);
-  }
   const size_t max_tokens = std::max_element(routed.begin(), routed.end(), [](const auto& p, const auto& q) {
                               return p.size() < q.size();
                             })->size();
-  if (max_tokens > 16 && moe_int8_prefill(w, active, int64_t(max_tokens))) {
+  const bool int8 = max_tokens > 16 && hidden % kActBlock == 0 && moe_int8_prefill(w, active, int64_t(max_tokens));
+  std::vector<float> xe(int8 ? 0 : size_t(total * hidden)), g(size_t(total * inter)), u(size_t(total * inter)),
+      y(size_t(total * hidden));
+  std::vector<int64_t> src;  // token of each gathered row
+  src.reserve(size_t(total));
+  for (size_t a = 0; a < active.size(); ++a)
+    for (const auto& [t, wt] : routed[size_t(active[a])]) src.push_back(t);
+  if (!int8)
+    for (int64_t r = 0; r < total; ++r) std::copy_n(x + src[size_t(r)] * hidden, hidden, xe.begin() + r * hidden);
+  if (int8) {
     std::vector<int64_t> count;
     for (int64_t e : active) count.push_back(int64_t(routed[size_t(e)].size()));
-    moe_experts_int8(w, active, row0, count, total, hidden, inter, xe.data(), g.data(), u.data(), y.data());
+    moe_experts_int8(w, active, row0, count, src, x, n_tokens, hidden, inter, g.data(), u.data(), y.data());
   } else if (max_tokens > 16) {
     // Prefill: each expert sees many tokens, so its products are big enough to split across all
     // threads on their own (and the weight rows are reused across the tokens in cache).
