@@ -136,5 +136,33 @@ TEST(OpsQuantGemm, MatmulInt8WithinRoundingBound) {
   set_global_threads(1);
 }
 
+// matmul_shared (one quantisation for several weights, mixed formats and a plain f32 weight) gives
+// exactly what separate matmul calls give.
+TEST(OpsQuantGemm, SharedInputEqualsSeparateMatmuls) {
+  set_global_threads(2);
+  set_quant_math(QuantMath::Int8);
+  const int64_t n_tok = 29, n_in = 512;
+  QW a(DType::Q8_0, 70, n_in, 1), b(DType::Q4_K, 33, n_in, 2), c(DType::Q8_0, 16, n_in, 3);
+  std::vector<float> fw = random_vec(size_t(5 * n_in), 4);
+  Weight f;
+  f.dtype = DType::F32;
+  f.n_out = 5;
+  f.n_in = n_in;
+  f.data = reinterpret_cast<const uint8_t*>(fw.data());
+  f.row_bytes = size_t(n_in) * 4;
+  auto x = random_vec(size_t(n_tok * n_in), 5);
+  std::vector<const Weight*> ws = {&a.w, &b.w, &c.w, &f};
+  std::vector<std::vector<float>> shared(ws.size()), sep(ws.size());
+  for (size_t i = 0; i < ws.size(); ++i) {
+    shared[i].assign(size_t(n_tok * ws[i]->n_out), NAN);
+    sep[i].assign(size_t(n_tok * ws[i]->n_out), NAN);
+    matmul(x.data(), n_tok, *ws[i], sep[i].data());
+  }
+  matmul_shared(x.data(), n_tok, {{ws[0], shared[0].data()}, {ws[1], shared[1].data()}, {ws[2], shared[2].data()},
+                                  {ws[3], shared[3].data()}});
+  for (size_t i = 0; i < ws.size(); ++i) EXPECT_EQ(shared[i], sep[i]) << "weight " << i;
+  set_global_threads(1);
+}
+
 }  // namespace
 }  // namespace mm

@@ -124,6 +124,43 @@ static bool bf16_prefill(const Weight& w, int64_t n_rows) {
          !w.scale && w.n_in % 2 == 0 && simd::bf16_prefill_enabled() && simd::bf16_gemm_supported();
 }
 
+void matmul_shared(const float* x, int64_t n_rows, std::initializer_list<MatmulOut> outs) {
+  // The int8 products: one quantisation, one preparation per weight format, one parallel region.
+  std::vector<MatmulOut> q8;
+  for (const MatmulOut& m : outs) {
+    MM_CHECK(!m.w->empty() && m.w->n_in == outs.begin()->w->n_in, "matmul_shared: weights of different widths");
+    if (matmul_int8_prefill(*m.w, n_rows)) q8.push_back(m);
+    else matmul(x, n_rows, *m.w, m.y);
+  }
+  if (q8.empty()) return;
+  const int64_t n_in = q8[0].w->n_in;
+  thread_local ActQ8 xq;
+  quantize_act_q8(x, n_in, n_rows, n_in, &xq);
+  std::vector<simd::QGemmAct> prep(q8.size());
+  std::vector<int64_t> first_task(q8.size() + 1, 0);
+  constexpr int64_t kGroup = 64;
+  for (size_t i = 0; i < q8.size(); ++i) {
+    size_t same = i;  // reuse an earlier preparation for the same format
+    for (size_t j = 0; j < i; ++j)
+      if (q8[j].w->dtype == q8[i].w->dtype) same = j;
+    if (same == i) simd::quant_gemm_prepare(q8[i].w->dtype, xq, &prep[i]);
+    else prep[i] = prep[same].rows(0, n_rows);
+    first_task[i + 1] = first_task[i] + (q8[i].w->n_out + kGroup - 1) / kGroup;
+  }
+  global_pool().parallel_for(
+      first_task.back(),
+      [&](int64_t b, int64_t e, int) {
+        for (int64_t task = b; task < e; ++task) {
+          const size_t i = size_t(std::upper_bound(first_task.begin(), first_task.end(), task) - first_task.begin() - 1);
+          const Weight& w = *q8[i].w;
+          const int64_t o0 = (task - first_task[i]) * kGroup;
+          simd::quant_gemm({w.dtype, w.data, w.row_bytes, w.n_in}, prep[i], o0, std::min(w.n_out, o0 + kGroup),
+                           q8[i].y, w.n_out);
+        }
+      },
+      1);
+}
+
 void matmul(const float* x, int64_t n_rows, const Weight& w, float* y) {
   MM_CHECK(!w.empty());
   if (bf16_prefill(w, n_rows)) {
