@@ -164,15 +164,16 @@ void matmul_shared(const float* x, int64_t n_rows, std::initializer_list<MatmulO
 void matmul(const float* x, int64_t n_rows, const Weight& w, float* y) {
   MM_CHECK(!w.empty());
   if (bf16_prefill(w, n_rows)) {
-    thread_local std::vector<uint16_t> xb;
-    simd::act_to_bf16(x, w.n_in, n_rows, w.n_in, &xb);
+    thread_local std::vector<uint16_t> xb_buf;
+    simd::act_to_bf16(x, w.n_in, n_rows, w.n_in, &xb_buf);
+    const uint16_t* xb = xb_buf.data();  // the workers must see this thread's buffer, not their own
     simd::GemmB b;
     to_gemm_b(w, &b);
     constexpr int64_t kGroup = 64;
     global_pool().parallel_for(
         (w.n_out + kGroup - 1) / kGroup,
         [&](int64_t g0, int64_t g1, int) {
-          simd::bf16_gemm(xb.data(), n_rows, b, g0 * kGroup, std::min(w.n_out, g1 * kGroup), y, w.n_out);
+          simd::bf16_gemm(xb, n_rows, b, g0 * kGroup, std::min(w.n_out, g1 * kGroup), y, w.n_out);
         },
         1);
     return;
