@@ -5,7 +5,11 @@
 
 #include <cmath>
 
+#include <cstdio>
+
+#include "core/thread_pool.h"
 #include "model/model.h"
+#include "ops/act_quant.h"
 #include "sampling/sampler.h"
 #include "test_util.h"
 
@@ -22,6 +26,7 @@ struct GgufCase {
 class GgufGolden : public ::testing::TestWithParam<GgufCase> {};
 
 TEST_P(GgufGolden, PrefillDecodeGreedy) {
+  set_quant_math(QuantMath::Exact);  // the goldens are exact-dequantisation fp32
   const auto c = GetParam();
   const std::string dir = testdata(std::string("gguf/") + c.arch + "/" + c.variant);
   auto g = test::read_json(dir + "/golden.json");
@@ -67,6 +72,49 @@ INSTANTIATE_TEST_SUITE_P(AllFiles, GgufGolden,
                                            GgufCase{"minimax_text01", "q4_k_m"}, GgufCase{"minimax_m2", "f32"},
                                            GgufCase{"minimax_m2", "q8_0"}, GgufCase{"minimax_m2", "q4_k_m"}),
                          [](const auto& info) { return std::string(info.param.arch) + "_" + info.param.variant; });
+
+// The fast path (QuantMath::Int8: activations quantised to int8 in blocks of 32 for block-format
+// weights) against the exact one on the same file: prefill logits stay close and mostly pick the same
+// token (these random-weight MoE models are harsh: a small change can flip an expert choice).
+TEST_P(GgufGolden, Int8PrefillCloseToExact) {
+  const auto c = GetParam();
+  const std::string dir = testdata(std::string("gguf/") + c.arch + "/" + c.variant);
+  auto g = test::read_json(dir + "/golden.json");
+  auto m = load_model(dir + "/model.gguf");
+  const int64_t V = m->config().vocab_size;
+  auto prompt = test::ids_of(g["prompt_ids"]);
+  const int64_t n = int64_t(prompt.size());
+  auto prefill = [&](QuantMath qm) {
+    set_quant_math(qm);
+    auto seq = m->new_sequence(0);
+    std::vector<float> logits(static_cast<size_t>(n * V));
+    BatchItem it{seq.get(), prompt.data(), n, logits.data(), true};
+    m->forward({&it, 1});
+    return logits;
+  };
+  set_global_threads(1);
+  const auto exact = prefill(QuantMath::Exact), fast = prefill(QuantMath::Int8);
+  set_global_threads(3);  // every output is computed by one task: the split cannot change a bit
+  const auto fast3 = prefill(QuantMath::Int8);
+  set_global_threads(1);
+  for (size_t i = 0; i < fast.size(); ++i) ASSERT_EQ(fast[i], fast3[i]) << "threads changed logit " << i;
+  double max_diff = 0, sum_diff = 0;
+  int agree = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    const float* a = exact.data() + t * V;
+    const float* b = fast.data() + t * V;
+    for (int64_t v = 0; v < V; ++v) {
+      max_diff = std::max(max_diff, double(std::fabs(a[v] - b[v])));
+      sum_diff += std::fabs(a[v] - b[v]);
+    }
+    agree += argmax({a, size_t(V)}) == argmax({b, size_t(V)});
+  }
+  std::printf("%s %s: Int8 vs Exact prefill over %lld tokens: max |dlogit| %.3g, mean %.3g, argmax agreement %.3f\n",
+              c.arch, c.variant, static_cast<long long>(n), max_diff, sum_diff / double(n * V),
+              double(agree) / double(n));
+  EXPECT_GE(double(agree) / double(n), 0.8);
+  EXPECT_LE(max_diff, 5.0);  // as QuantAccuracy allows q8_0 against f32
+}
 
 // The F32 GGUF and the HF folder it was converted from hold the same numbers: same logits.
 TEST(GgufVsHf, F32GgufEqualsHfFolder) {

@@ -172,10 +172,27 @@ TEST(OpsKernels, LightningBlockedAndRecurrentMatchNaive) {
   }
 }
 
+// The softmax helpers of the attention tiles: max and in-place exp(x - shift) with its sum.
+TEST(OpsKernels, MaxAndExpShiftSum) {
+  for (int64_t n = 0; n <= 41; ++n) {
+    auto x = random_vec(size_t(n), uint32_t(n + 5), -20, 5);
+    float want_max = -INFINITY;
+    for (float v : x) want_max = std::max(want_max, v);
+    EXPECT_EQ(simd::max_value(x.data(), n), want_max) << n;
+    const float shift = 3.0f;
+    double want_sum = 0;
+    std::vector<float> e(x.size());
+    for (size_t i = 0; i < x.size(); ++i) want_sum += (e[i] = std::exp(x[i] - shift));
+    const float got_sum = simd::exp_shift_sum(x.data(), n, shift);
+    for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(x[i], e[i], 2e-6f * e[i]) << n << " " << i;
+    EXPECT_NEAR(got_sum, want_sum, 1e-5 * want_sum + 1e-30) << n;
+  }
+}
+
 TEST(OpsKernels, AttentionMatchesReference) {
   set_global_threads(2);
   for (int64_t hd : {24, 65})
-    for (int64_t n_q : {1, 5, 17})
+    for (int64_t n_q : {1, 5, 17, 70})  // >= 16: blocked prefill path (70: several blocks, last partial)
       for (int64_t pos0 : {0, 3, 130}) {
         const int64_t H = 6, KV = 2, n_keys = pos0 + n_q;
         auto q = random_vec(size_t(n_q * H * hd), 1);

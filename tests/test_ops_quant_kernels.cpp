@@ -13,6 +13,7 @@
 
 #include "core/dtype.h"
 #include "core/thread_pool.h"
+#include "ops/act_quant.h"
 #include "ops/matmul.h"
 #include "ops/quant.h"
 #include "ops/simd/quant_kernels.h"
@@ -51,6 +52,7 @@ struct QuantWeight {
 
 // |y - ref| <= 2e-6 * Σ_k |x_k w_k| + 1e-6 per output, ref = dequantize_row + double dot.
 void expect_quant_matmul_close(DType dt, int64_t n_rows, int64_t n_out, int64_t n_in, uint32_t seed) {
+  set_quant_math(QuantMath::Exact);  // the exact path (Int8 prefill: test_ops_quant_gemm.cpp)
   QuantWeight qw(dt, n_out, n_in, seed);
   std::vector<float> xbuf = random_vec(size_t(n_rows * n_in) + 1, seed + 1);
   const float* x = xbuf.data() + 1;  // off vector alignment

@@ -30,9 +30,7 @@ void softmax_attention_block(const SoftmaxAttnWeights& w, const SoftmaxAttnShape
   std::vector<float> k(static_cast<size_t>(T * kv_width));  // [T, kv·hd]
   std::vector<float> v(static_cast<size_t>(T * kv_width));  // [T, kv·hd]
   std::vector<float> o(static_cast<size_t>(T * q_width));   // [T, H·hd] attention output
-  matmul(x, T, w.q, q.data());
-  matmul(x, T, w.k, k.data());
-  matmul(x, T, w.v, v.data());
+  matmul_shared(x, T, {{&w.q, q.data()}, {&w.k, k.data()}, {&w.v, v.data()}});
   if (!w.q_norm.empty()) {  // RMSNorm over the whole projected q / k, before the head split
     rms_norm(q.data(), w.q_norm.data(), T, q_width, s.qk_norm_eps, q.data());
     rms_norm(k.data(), w.k_norm.data(), T, kv_width, s.qk_norm_eps, k.data());

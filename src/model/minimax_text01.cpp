@@ -121,7 +121,7 @@ class Text01Model final : public Model {
     std::vector<float> qkv(static_cast<size_t>(T * 3 * inner));  // [T, H, 3d]: per head [q | k | v]
     std::vector<float> o(static_cast<size_t>(T * inner));        // [T, H·d] attention output, head-major
     std::vector<float> gate(static_cast<size_t>(T * inner));     // [T, H·d]
-    matmul(x, T, w.qkv, qkv.data());
+    matmul_shared(x, T, {{&w.qkv, qkv.data()}, {&w.output_gate, gate.data()}});  // both read x
     silu_inplace(qkv.data(), T * 3 * inner);
     for (size_t i = 0; i < batch.size(); ++i) {
       const BatchItem& it = batch[i];
@@ -138,7 +138,6 @@ class Text01Model final : public Model {
         }
       });
     }
-    matmul(x, T, w.output_gate, gate.data());
     // o = RMSNorm(o) (over all heads jointly) ⊙ sigmoid(gate), fused into one pass
     rms_norm_sigmoid_gate(o.data(), w.norm.data(), T, inner, cfg_.lightning_norm_eps, gate.data(), o.data());
     matmul(o.data(), T, w.out_proj, out);

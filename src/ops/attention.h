@@ -15,7 +15,8 @@ struct AttentionArgs {
   float* out;           // [n_q, n_heads * head_dim]
 };
 
-// Threaded over (query, head); each task streams over the keys with an online softmax, so no
+// Threaded over (query, head) (decode) or (block of 32 queries, kv head) with GEMM tiles (prefill, 16+
+// queries); each task streams over the keys with an online softmax, so no
 // n x n score matrix is ever materialised.
 void attention_causal(const AttentionArgs& a);
 // Plain scalar reference (two-pass softmax, double accumulation).

@@ -6,7 +6,9 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "ops/quant.h"
+#include "ops/simd/bf16_gemm.h"
 #include "ops/simd/kernels.h"
+#include "ops/simd/quant_gemm.h"
 #include "ops/simd/quant_kernels.h"
 
 namespace mm {
@@ -58,14 +60,28 @@ bool to_gemm_b(const Weight& w, simd::GemmB* b) {
 
 }  // namespace
 
+bool matmul_int8_prefill(const Weight& w, int64_t n_rows) {
+  return n_rows > 4 && quant_math() == QuantMath::Int8 && !w.scale && simd::quant_supported(w.dtype) &&
+         simd::quant_gemm_fast();
+}
+
 // GGUF block formats. Decode (1..4 x rows): stream each weight row once, blocks dequantised in
-// registers and FMA'd against the activations. More rows: dequantise a panel of weight rows to f32 once
-// (SIMD) and run the f32 GEMM on it, which reuses the panel across all x rows. Both are exact f32
-// dequantisation + f32 arithmetic (no activation quantisation).
+// registers and FMA'd against the activations. More rows, QuantMath::Int8 on a VNNI CPU: activations
+// quantised to int8 (blocks of 32) and an integer GEMM against the weights' codes (quant_gemm.h).
+// More rows otherwise (Exact): dequantise a panel of weight rows to f32 once (SIMD) and run the f32
+// GEMM on it, which reuses the panel across all x rows (exact f32 dequantisation + f32 arithmetic).
 static void matmul_rows_quant(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y) {
   const simd::QMatrix q{w.dtype, w.data, w.row_bytes, w.n_in};
   if (n_rows <= 4) {
     simd::quant_gemv(x, w.n_in, n_rows, q, o0, o1, y, w.n_out);
+    return;
+  }
+  if (matmul_int8_prefill(w, n_rows)) {
+    thread_local ActQ8 xq;
+    quantize_act_q8(x, w.n_in, n_rows, w.n_in, &xq);
+    simd::QGemmAct a;
+    simd::quant_gemm_prepare(w.dtype, xq, &a);
+    simd::quant_gemm(q, a, o0, o1, y, w.n_out);
     return;
   }
   constexpr int64_t kPanel = 64;  // matmul()'s prefill row group: one panel per task
@@ -101,8 +117,81 @@ void matmul_rows(const float* x, int64_t n_rows, const Weight& w, int64_t o0, in
   }
 }
 
+// Fast mode, 16-bit float weights, prefill, when enabled (simd::bf16_prefill_enabled): activations (and
+// F16 weights) rounded to bf16 and multiplied with AVX512_BF16 dot products (twice the f32 FMA rate).
+static bool bf16_prefill(const Weight& w, int64_t n_rows) {
+  return n_rows >= 16 && quant_math() == QuantMath::Int8 && (w.dtype == DType::BF16 || w.dtype == DType::F16) &&
+         !w.scale && w.n_in % 2 == 0 && simd::bf16_prefill_enabled() && simd::bf16_gemm_supported();
+}
+
+void matmul_shared(const float* x, int64_t n_rows, std::initializer_list<MatmulOut> outs) {
+  // The int8 products: one quantisation, one preparation per weight format, one parallel region.
+  std::vector<MatmulOut> q8;
+  for (const MatmulOut& m : outs) {
+    MM_CHECK(!m.w->empty() && m.w->n_in == outs.begin()->w->n_in, "matmul_shared: weights of different widths");
+    if (matmul_int8_prefill(*m.w, n_rows)) q8.push_back(m);
+    else matmul(x, n_rows, *m.w, m.y);
+  }
+  if (q8.empty()) return;
+  const int64_t n_in = q8[0].w->n_in;
+  thread_local ActQ8 xq;
+  quantize_act_q8(x, n_in, n_rows, n_in, &xq);
+  std::vector<simd::QGemmAct> prep(q8.size());
+  std::vector<int64_t> first_task(q8.size() + 1, 0);
+  constexpr int64_t kGroup = 64;
+  for (size_t i = 0; i < q8.size(); ++i) {
+    size_t same = i;  // reuse an earlier preparation for the same format
+    for (size_t j = 0; j < i; ++j)
+      if (q8[j].w->dtype == q8[i].w->dtype) same = j;
+    if (same == i) simd::quant_gemm_prepare(q8[i].w->dtype, xq, &prep[i]);
+    else prep[i] = prep[same].rows(0, n_rows);
+    first_task[i + 1] = first_task[i] + (q8[i].w->n_out + kGroup - 1) / kGroup;
+  }
+  global_pool().parallel_for(
+      first_task.back(),
+      [&](int64_t b, int64_t e, int) {
+        for (int64_t task = b; task < e; ++task) {
+          const size_t i = size_t(std::upper_bound(first_task.begin(), first_task.end(), task) - first_task.begin() - 1);
+          const Weight& w = *q8[i].w;
+          const int64_t o0 = (task - first_task[i]) * kGroup;
+          simd::quant_gemm({w.dtype, w.data, w.row_bytes, w.n_in}, prep[i], o0, std::min(w.n_out, o0 + kGroup),
+                           q8[i].y, w.n_out);
+        }
+      },
+      1);
+}
+
 void matmul(const float* x, int64_t n_rows, const Weight& w, float* y) {
   MM_CHECK(!w.empty());
+  if (bf16_prefill(w, n_rows)) {
+    thread_local std::vector<uint16_t> xb_buf;
+    simd::act_to_bf16(x, w.n_in, n_rows, w.n_in, &xb_buf);
+    const uint16_t* xb = xb_buf.data();  // the workers must see this thread's buffer, not their own
+    simd::GemmB b;
+    to_gemm_b(w, &b);
+    constexpr int64_t kGroup = 64;
+    global_pool().parallel_for(
+        (w.n_out + kGroup - 1) / kGroup,
+        [&](int64_t g0, int64_t g1, int) {
+          simd::bf16_gemm(xb, n_rows, b, g0 * kGroup, std::min(w.n_out, g1 * kGroup), y, w.n_out);
+        },
+        1);
+    return;
+  }
+  if (matmul_int8_prefill(w, n_rows)) {
+    // Quantise the activations once for all row groups.
+    thread_local ActQ8 xq;
+    quantize_act_q8(x, w.n_in, n_rows, w.n_in, &xq);
+    simd::QGemmAct a;
+    simd::quant_gemm_prepare(w.dtype, xq, &a);
+    const simd::QMatrix q{w.dtype, w.data, w.row_bytes, w.n_in};
+    constexpr int64_t kGroup = 64;
+    global_pool().parallel_for(
+        (w.n_out + kGroup - 1) / kGroup,
+        [&](int64_t b, int64_t e, int) { simd::quant_gemm(q, a, b * kGroup, std::min(w.n_out, e * kGroup), y, w.n_out); },
+        1);
+    return;
+  }
   // Split the output rows in groups (multiples of the kernels' 4-row tile and 32-row packed panel)
   // across threads, so each thread streams a disjoint slice of the weight once per block of x rows.
   const int64_t kGroup = n_rows >= 16 ? 64 : 16;

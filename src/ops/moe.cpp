@@ -6,11 +6,86 @@
 
 #include "core/error.h"
 #include "ops/basic.h"
+#include "ops/act_quant.h"
 #include "ops/matmul.h"
 #include "ops/simd/kernels.h"
+#include "ops/simd/quant_gemm.h"
 #include "core/thread_pool.h"
 
 namespace mm {
+
+namespace {
+
+simd::QMatrix qmatrix(const Weight& w) { return {w.dtype, w.data, w.row_bytes, w.n_in}; }
+
+// Prefill with the int8 GEMM (QuantMath::Int8, block-format experts): the tokens are quantised once and
+// their int8 rows gathered per expert (top-k copies of each token, identical to quantising the gathered
+// f32 rows, k times less work) for w1 and w3, g is quantised once for w2, and each phase is one parallel
+// region over (expert, product, row group) tasks.
+bool moe_int8_prefill(const MoeLayerWeights& w, const std::vector<int64_t>& active, int64_t max_tokens) {
+  const Weight& w1 = w.w1[size_t(active[0])];
+  const Weight& w3 = w.w3[size_t(active[0])];
+  const Weight& w2 = w.w2[size_t(active[0])];
+  if (!matmul_int8_prefill(w1, max_tokens) || !matmul_int8_prefill(w3, max_tokens) ||
+      !matmul_int8_prefill(w2, max_tokens))
+    return false;
+  for (int64_t e : active)
+    if (w.w1[size_t(e)].dtype != w1.dtype || w.w3[size_t(e)].dtype != w3.dtype || w.w2[size_t(e)].dtype != w2.dtype ||
+        w.w1[size_t(e)].scale || w.w3[size_t(e)].scale || w.w2[size_t(e)].scale)
+      return false;
+  return true;
+}
+
+void moe_experts_int8(const MoeLayerWeights& w, const std::vector<int64_t>& active, const std::vector<int64_t>& row0,
+                      const std::vector<int64_t>& count, const std::vector<int64_t>& src, const float* x,
+                      int64_t n_tokens, int64_t hidden, int64_t inter, float* g, float* u, float* y) {
+  constexpr int64_t kGroup = 64;
+  const int64_t n_act = int64_t(active.size()), total = int64_t(src.size()), nb = hidden / kActBlock;
+  const Weight& w1 = w.w1[size_t(active[0])];
+  const Weight& w3 = w.w3[size_t(active[0])];
+  thread_local ActQ8 tq, xq, gq;
+  quantize_act_q8(x, hidden, n_tokens, hidden, &tq);
+  xq.n_rows = total;
+  xq.n_in = hidden;
+  xq.q.resize(size_t(total * hidden));
+  xq.d.resize(size_t(total * nb));
+  xq.s.resize(size_t(total * nb));
+  for (int64_t r = 0; r < total; ++r) {  // gathered row r is token src[r]
+    const int64_t t = src[size_t(r)];
+    std::copy_n(tq.q.data() + t * hidden, hidden, xq.q.data() + r * hidden);
+    std::copy_n(tq.d.data() + t * nb, nb, xq.d.data() + r * nb);
+    std::copy_n(tq.s.data() + t * nb, nb, xq.s.data() + r * nb);
+  }
+  simd::QGemmAct a1, a3, a2;
+  simd::quant_gemm_prepare(w1.dtype, xq, &a1);
+  if (w3.dtype != w1.dtype) simd::quant_gemm_prepare(w3.dtype, xq, &a3);
+  const simd::QGemmAct& a3r = w3.dtype != w1.dtype ? a3 : a1;
+  const int64_t gu_groups = (inter + kGroup - 1) / kGroup, dn_groups = (hidden + kGroup - 1) / kGroup;
+  global_pool().parallel_for(n_act * 2 * gu_groups, [&](int64_t b, int64_t e_, int) {
+    for (int64_t task = b; task < e_; ++task) {
+      const int64_t a = task / (2 * gu_groups), which = (task / gu_groups) % 2, grp = task % gu_groups;
+      const size_t e = size_t(active[size_t(a)]);
+      const int64_t r0 = row0[size_t(a)], n = count[size_t(a)];
+      const simd::QGemmAct v = (which == 0 ? a1 : a3r).rows(r0, n);
+      float* dst = (which == 0 ? g : u) + r0 * inter;
+      simd::quant_gemm(qmatrix(which == 0 ? w.w1[e] : w.w3[e]), v, grp * kGroup, std::min(inter, (grp + 1) * kGroup),
+                       dst, inter);
+    }
+  });
+  swiglu_inplace(g, u, total * inter);
+  quantize_act_q8(g, inter, total, inter, &gq);
+  simd::quant_gemm_prepare(w.w2[size_t(active[0])].dtype, gq, &a2);
+  global_pool().parallel_for(n_act * dn_groups, [&](int64_t b, int64_t e_, int) {
+    for (int64_t task = b; task < e_; ++task) {
+      const int64_t a = task / dn_groups, grp = task % dn_groups;
+      const int64_t r0 = row0[size_t(a)], n = count[size_t(a)];
+      simd::quant_gemm(qmatrix(w.w2[size_t(active[size_t(a)])]), a2.rows(r0, n), grp * kGroup,
+                       std::min(hidden, (grp + 1) * kGroup), y + r0 * hidden, hidden);
+    }
+  });
+}
+
+}  // namespace
 
 void moe_route(const float* logits, int64_t n_tokens, int64_t n_experts, int64_t top_k, RouterKind kind,
                const float* bias, int32_t* ids, float* weights) {
@@ -68,17 +143,23 @@ void moe_forward(const float* x, int64_t n_tokens, int64_t hidden, const MoeLaye
     }
   if (active.empty()) return;
   const int64_t inter = w.w1[size_t(active[0])].n_out;
-  std::vector<float> xe(size_t(total * hidden)), g(size_t(total * inter)), u(size_t(total * inter)),
-      y(size_t(total * hidden));
-  for (size_t a = 0; a < active.size(); ++a) {
-    const auto& r = routed[size_t(active[a])];
-    for (size_t i = 0; i < r.size(); ++i)
-      std::copy_n(x + r[i].first * hidden, hidden, xe.begin() + (row0[a] + int64_t(i)) * hidden);
-  }
   const size_t max_tokens = std::max_element(routed.begin(), routed.end(), [](const auto& p, const auto& q) {
                               return p.size() < q.size();
                             })->size();
-  if (max_tokens > 16) {
+  const bool int8 = max_tokens > 16 && hidden % kActBlock == 0 && moe_int8_prefill(w, active, int64_t(max_tokens));
+  std::vector<float> xe(int8 ? 0 : size_t(total * hidden)), g(size_t(total * inter)), u(size_t(total * inter)),
+      y(size_t(total * hidden));
+  std::vector<int64_t> src;  // token of each gathered row
+  src.reserve(size_t(total));
+  for (size_t a = 0; a < active.size(); ++a)
+    for (const auto& [t, wt] : routed[size_t(active[a])]) src.push_back(t);
+  if (!int8)
+    for (int64_t r = 0; r < total; ++r) std::copy_n(x + src[size_t(r)] * hidden, hidden, xe.begin() + r * hidden);
+  if (int8) {
+    std::vector<int64_t> count;
+    for (int64_t e : active) count.push_back(int64_t(routed[size_t(e)].size()));
+    moe_experts_int8(w, active, row0, count, src, x, n_tokens, hidden, inter, g.data(), u.data(), y.data());
+  } else if (max_tokens > 16) {
     // Prefill: each expert sees many tokens, so its products are big enough to split across all
     // threads on their own (and the weight rows are reused across the tokens in cache).
     for (size_t a = 0; a < active.size(); ++a) {

@@ -39,6 +39,11 @@ void decay_rank1_row(float* s, float decay, float k, const float* v, float q, fl
 // Streaming sum of n floats (the memory-bandwidth probe of `minimax bench --membw`).
 float sum(const float* x, int64_t n);
 
+// Largest of x[0..n) (-inf for n = 0).
+float max_value(const float* x, int64_t n);
+// x[i] = exp(x[i] - shift) in place (vector exp, within a few ulp of std::exp); returns the sum.
+float exp_shift_sum(float* x, int64_t n, float shift);
+
 // Name of the instruction set the dispatcher picked ("AVX3", "AVX2", ...).
 const char* target_name();
 

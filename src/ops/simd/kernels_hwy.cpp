@@ -5,8 +5,10 @@
 #define HWY_TARGET_INCLUDE "ops/simd/kernels_hwy.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "hwy/contrib/math/math-inl.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -299,6 +301,16 @@ void gemm_packed(const float* x, int64_t ldx, int64_t n_rows, const GemmB& b, in
         }
         const uint8_t* row = b.data + size_t(p0 + j) * b.row_bytes;
         const float* sr = b.scale ? b.scale + ((p0 + j) / b.scale_bn) * n_kb : nullptr;
+        if (L::kBytes == 2 && !sr) {
+          // 16-bit floats: widen a vector at a time (F16: one hardware conversion per vector instead of a call per
+          // value), then store k-major.
+          HWY_ALIGN float tmp[kKc];
+          int64_t k = 0;
+          for (; k + N <= kc; k += N) hn::Store(L::load(d, row, k0 + k), d, tmp + k);
+          for (; k < kc; ++k) tmp[k] = L::scalar(row, k0 + k);
+          for (k = 0; k < kc; ++k) P[size_t(k * W + j)] = tmp[k];
+          continue;
+        }
         for (int64_t k = 0; k < kc; ++k) {
           float v = L::scalar(row, k0 + k);
           if (sr) v *= sr[(k0 + k) / b.scale_bk];
@@ -411,6 +423,36 @@ float sum_impl(const float* x, int64_t n) {
   return s;
 }
 
+float max_value_impl(const float* x, int64_t n) {
+  const DF d;
+  const int64_t N = int64_t(hn::Lanes(d));
+  float m = -INFINITY;
+  int64_t i = 0;
+  if (n >= N) {
+    VF vm = hn::LoadU(d, x);
+    for (i = N; i + N <= n; i += N) vm = hn::Max(vm, hn::LoadU(d, x + i));
+    m = hn::GetLane(hn::MaxOfLanes(d, vm));
+  }
+  for (; i < n; ++i) m = std::max(m, x[i]);
+  return m;
+}
+
+float exp_shift_sum_impl(float* x, int64_t n, float shift) {
+  const DF d;
+  const int64_t N = int64_t(hn::Lanes(d));
+  const VF vs = hn::Set(d, shift);
+  VF acc = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const VF e = hn::Exp(d, hn::Sub(hn::LoadU(d, x + i), vs));
+    hn::StoreU(e, d, x + i);
+    acc = hn::Add(acc, e);
+  }
+  float s = hn::GetLane(hn::SumOfLanes(d, acc));
+  for (; i < n; ++i) s += (x[i] = std::exp(x[i] - shift));
+  return s;
+}
+
 const char* target_name_impl() { return hwy::TargetName(HWY_TARGET); }
 
 }  // namespace HWY_NAMESPACE
@@ -428,6 +470,8 @@ HWY_EXPORT(scale_impl);
 HWY_EXPORT(sum_impl);
 HWY_EXPORT(decay_rank1_row_impl);
 HWY_EXPORT(target_name_impl);
+HWY_EXPORT(max_value_impl);
+HWY_EXPORT(exp_shift_sum_impl);
 
 void gemm_nt(const float* x, int64_t ldx, int64_t n_rows, const GemmB& b, int64_t o0, int64_t o1, float* y,
              int64_t ldy, bool accumulate) {
@@ -450,6 +494,8 @@ void decay_rank1_row(float* s, float decay, float k, const float* v, float q, fl
 }
 float sum(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(sum_impl)(x, n); }
 const char* target_name() { return HWY_DYNAMIC_DISPATCH(target_name_impl)(); }
+float max_value(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(max_value_impl)(x, n); }
+float exp_shift_sum(float* x, int64_t n, float shift) { return HWY_DYNAMIC_DISPATCH(exp_shift_sum_impl)(x, n, shift); }
 
 }  // namespace mm::simd
 #endif  // HWY_ONCE

@@ -1,0 +1,500 @@
+// Highway implementation of ops/simd/quant_gemm.h (compiled once per target by foreach_target.h).
+//
+// This file asks Highway for its AVX3_DL target (Ice Lake / Zen 4: AVX-512 VNNI), which Debian's
+// Highway 1.0.3 builds only on request; that target's target string lacks avx512vnni, so the pass adds
+// it with a pragma and the micro-kernel calls _mm512_dpbusd_epi32 directly. Other targets run the same
+// tiles with a portable widening multiply (correct, slower than the f32 path; matmul uses it only when
+// quant_gemm_fast()).
+//
+// Packed tile (16 weight rows, one sub-block of KS values after another):
+//   codes  KS · 16 bytes: byte 64 g + 4 r + i = u[row r][KS j + 4 g + i] (vpdpbusd's u8 operand)
+//   a      16 f32 (row r's scale for the sub-block)
+//   b      16 f32 (K-quant mins only: −dmin · m)
+// Rows past the end of the matrix are zero (codes and scales), so they add nothing.
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL
+#endif
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/simd/quant_gemm_hwy.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "ops/simd/quant_gemm.h"
+
+// ---- format table and packed layout (compiled once) ----------------------------------------------
+#ifndef MM_QUANT_GEMM_SCALAR_ONCE
+#define MM_QUANT_GEMM_SCALAR_ONCE
+namespace mm::simd {
+namespace qg {
+
+struct Format {
+  int elems = 32, bytes = 34;  // one GGUF block
+  int ks = 32;                 // sub-block (one scale a, one min b)
+  int off = 0;                 // w = a · (u − off) [+ b]
+  bool min = false;            // has the b term (K-quant mins)
+};
+
+inline Format format_of(DType t) {
+  switch (t) {
+    case DType::Q8_0: return {32, 34, 32, 128, false};
+    case DType::Q4_0: return {32, 18, 32, 8, false};
+    case DType::Q5_0: return {32, 22, 32, 16, false};
+    case DType::Q4_K: return {256, 144, 32, 0, true};
+    case DType::Q5_K: return {256, 176, 32, 0, true};
+    case DType::Q6_K: return {256, 210, 16, 32, false};
+    default: MM_CHECK(false, "quant_gemm: unsupported format"); return {};
+  }
+}
+
+inline int64_t sub_stride(const Format& f) { return int64_t(f.ks) * 16 + 64 + (f.min ? 64 : 0); }
+inline int64_t tile_bytes(const Format& f, int64_t n_in) { return (n_in / f.ks) * sub_stride(f); }
+
+}  // namespace qg
+}  // namespace mm::simd
+#endif  // MM_QUANT_GEMM_SCALAR_ONCE
+
+HWY_BEFORE_NAMESPACE();
+#if HWY_TARGET == HWY_AVX3_DL
+#pragma GCC target("avx512vnni")
+#endif
+namespace mm::simd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+constexpr int kLanes = HWY_MIN(16, int(HWY_LANES(int32_t)));
+constexpr int kC = 16 / kLanes;  // vectors per 16 tile rows
+using DI = hn::CappedTag<int32_t, kLanes>;
+using DF = hn::CappedTag<float, kLanes>;
+using DU = hn::CappedTag<uint32_t, kLanes>;
+using VI = hn::Vec<DI>;
+using VF = hn::Vec<DF>;
+
+#if HWY_TARGET == HWY_AVX3_DL
+// 8 i32 + 8 f32 accumulators, the weight vector, broadcasts and scales fit the 32 zmm with the token
+// pointers in registers; 10 and 12 measured no faster (Zen 4: ~0.9 vpdpbusd per cycle either way).
+constexpr int kMaxNT = 8;
+// acc += Σ_{i<4} u8(w byte i) · s8(x byte i) per lane.
+HWY_INLINE VI dot4(VI acc, VI w, int32_t x4) {
+  return VI{_mm512_dpbusd_epi32(acc.raw, w.raw, _mm512_set1_epi32(x4))};
+}
+#else
+constexpr int kMaxNT = 4;
+HWY_INLINE VI dot4(VI acc, VI w, int32_t x4) {
+  const DI di;
+  const DU du;
+  const auto wu = hn::BitCast(du, w);
+  const auto m = hn::Set(du, 0xFFu);
+  const auto w0 = hn::BitCast(di, hn::And(wu, m));
+  const auto w1 = hn::BitCast(di, hn::And(hn::ShiftRight<8>(wu), m));
+  const auto w2 = hn::BitCast(di, hn::And(hn::ShiftRight<16>(wu), m));
+  const auto w3 = hn::BitCast(di, hn::ShiftRight<24>(wu));
+  acc = hn::Add(acc, hn::Mul(w0, hn::Set(di, int32_t(int8_t(x4 & 0xFF)))));
+  acc = hn::Add(acc, hn::Mul(w1, hn::Set(di, int32_t(int8_t((x4 >> 8) & 0xFF)))));
+  acc = hn::Add(acc, hn::Mul(w2, hn::Set(di, int32_t(int8_t((x4 >> 16) & 0xFF)))));
+  return hn::Add(acc, hn::Mul(w3, hn::Set(di, int32_t(int8_t((x4 >> 24) & 0xFF)))));
+}
+#endif
+
+// Block scales are f16: F16C where the target has it (a third of Q8_0's packing time went to the
+// portable routine).
+HWY_INLINE float f16_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  return _cvtsh_ss(h);
+#else
+  return f16_to_f32(h);
+#endif
+}
+
+// All eight 6-bit scales and mins of a K-quant block from its 12 packed bytes, four at a time in 32-bit
+// words (the layout in ops/quant.cpp: sc0..3 / m0..3 in the low 6 bits of bytes 0..3 / 4..7; sc4..7 / m4..7
+// low nibbles in bytes 8..11, top two bits in the top bits of bytes 0..3 / 4..7).
+HWY_INLINE void k_scales_mins(const uint8_t* s, uint8_t sc[8], uint8_t m[8]) {
+  uint32_t w[3];
+  std::memcpy(w, s, 12);
+  const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+  const uint32_t sc_lo = w[0] & lo6, m_lo = w[1] & lo6;
+  const uint32_t sc_hi = (w[2] & lo4) | (((w[0] >> 6) & lo2) << 4);
+  const uint32_t m_hi = ((w[2] >> 4) & lo4) | (((w[1] >> 6) & lo2) << 4);
+  std::memcpy(sc, &sc_lo, 4);
+  std::memcpy(sc + 4, &sc_hi, 4);
+  std::memcpy(m, &m_lo, 4);
+  std::memcpy(m + 4, &m_hi, 4);
+}
+
+// One GGUF block to unsigned codes u[elems] and per-sub-block a[elems / ks], b[elems / ks] (the layouts
+// of ops/quant.cpp), compiled per target so the byte loops vectorise for its instruction set. The scalar
+// reference uses the baseline target's copy (decode_row_baseline).
+template <DType t>
+HWY_INLINE void decode_block(const uint8_t* blk, uint8_t* u, float* a, float* b) {
+  switch (t) {
+    case DType::Q8_0: {
+      a[0] = f16_at(blk);
+      b[0] = 0;
+      for (int i = 0; i < 32; ++i) u[i] = uint8_t(blk[2 + i] ^ 0x80);  // int8 q + 128
+      break;
+    }
+    case DType::Q4_0: {
+      a[0] = f16_at(blk);
+      b[0] = 0;
+      for (int j = 0; j < 16; ++j) {
+        u[j] = blk[2 + j] & 0xF;
+        u[j + 16] = blk[2 + j] >> 4;
+      }
+      break;
+    }
+    case DType::Q5_0: {
+      a[0] = f16_at(blk);
+      b[0] = 0;
+      uint32_t qh;
+      std::memcpy(&qh, blk + 2, 4);
+      for (int j = 0; j < 16; ++j) {
+        u[j] = uint8_t((blk[6 + j] & 0xF) | (((qh >> j) & 1) << 4));
+        u[j + 16] = uint8_t((blk[6 + j] >> 4) | (((qh >> (j + 16)) & 1) << 4));
+      }
+      break;
+    }
+    case DType::Q4_K:
+    case DType::Q5_K: {
+      const bool five = t == DType::Q5_K;
+      const float d = f16_at(blk), dmin = f16_at(blk + 2);
+      const uint8_t* scales = blk + 4;
+      const uint8_t* qh = blk + 16;
+      const uint8_t* qs = blk + (five ? 48 : 16);
+      uint8_t sc[8], mn[8];
+      k_scales_mins(scales, sc, mn);
+      for (int j = 0; j < 8; ++j) {
+        a[j] = d * float(sc[j]);
+        b[j] = -(dmin * float(mn[j]));
+      }
+      for (int c = 0; c < 4; ++c) {
+        const uint8_t* q = qs + 32 * c;
+        for (int l = 0; l < 32; ++l) {
+          uint8_t lo = q[l] & 0xF, hi = q[l] >> 4;
+          if (five) {
+            lo = uint8_t(lo | (((qh[l] >> (2 * c)) & 1) << 4));
+            hi = uint8_t(hi | (((qh[l] >> (2 * c + 1)) & 1) << 4));
+          }
+          u[64 * c + l] = lo;
+          u[64 * c + 32 + l] = hi;
+        }
+      }
+      break;
+    }
+    case DType::Q6_K: {
+      const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
+      const float d = f16_at(blk + 208);
+      for (int j = 0; j < 16; ++j) {
+        a[j] = d * float(sc[j]);
+        b[j] = 0;
+      }
+      for (int n = 0; n < 2; ++n) {
+        const uint8_t* l0 = blk + 64 * n;
+        const uint8_t* h0 = blk + 128 + 32 * n;
+        uint8_t* o = u + 128 * n;
+        for (int l = 0; l < 32; ++l) {
+          o[l] = uint8_t((l0[l] & 0xF) | ((h0[l] & 3) << 4));
+          o[l + 32] = uint8_t((l0[l + 32] & 0xF) | (((h0[l] >> 2) & 3) << 4));
+          o[l + 64] = uint8_t((l0[l] >> 4) | (((h0[l] >> 4) & 3) << 4));
+          o[l + 96] = uint8_t((l0[l + 32] >> 4) | ((h0[l] >> 6) << 4));
+        }
+      }
+      break;
+    }
+    default: break;
+  }
+}
+
+template <DType T, int kElems, int kBytes, int kSubs>
+HWY_INLINE void decode_blocks(const uint8_t* row, int64_t n_blk, uint8_t* u, float* a, float* b) {
+  for (int64_t blk = 0; blk < n_blk; ++blk)
+    decode_block<T>(row + blk * kBytes, u + blk * kElems, a + blk * kSubs, b + blk * kSubs);
+}
+
+// A whole row: n_blk blocks to codes u[n_blk * elems] and a / b[n_blk * elems / ks].
+HWY_INLINE void decode_row(DType t, const uint8_t* row, int64_t n_blk, uint8_t* u, float* a, float* b) {
+  switch (t) {
+    case DType::Q8_0: decode_blocks<DType::Q8_0, 32, 34, 1>(row, n_blk, u, a, b); break;
+    case DType::Q4_0: decode_blocks<DType::Q4_0, 32, 18, 1>(row, n_blk, u, a, b); break;
+    case DType::Q5_0: decode_blocks<DType::Q5_0, 32, 22, 1>(row, n_blk, u, a, b); break;
+    case DType::Q4_K: decode_blocks<DType::Q4_K, 256, 144, 8>(row, n_blk, u, a, b); break;
+    case DType::Q5_K: decode_blocks<DType::Q5_K, 256, 176, 8>(row, n_blk, u, a, b); break;
+    case DType::Q6_K: decode_blocks<DType::Q6_K, 256, 210, 16>(row, n_blk, u, a, b); break;
+    default: break;
+  }
+}
+
+// The baseline target's decoder, for the scalar reference.
+void decode_row_baseline(DType t, const uint8_t* row, int64_t n_blk, uint8_t* u, float* a, float* b) {
+  decode_row(t, row, n_blk, u, a, b);
+}
+
+// Packs weight rows [o, o + n), n <= 16, into one tile at dst (layout in the file comment): the rows are
+// decoded to codes (vectorised for this target), then transposed in 4-byte units.
+void pack_tile(const QMatrix& w, const qg::Format& f, int64_t o, int64_t n, uint8_t* HWY_RESTRICT dst) {
+  const int64_t n_in = w.n_in, n_sub = n_in / f.ks, n_blk = n_in / f.elems, sb = qg::sub_stride(f);
+  thread_local std::vector<int32_t> ubuf;  // [16, n_in] codes, dword-aligned
+  thread_local std::vector<float> ab;      // [16, n_sub] a, then [16, n_sub] b
+  ubuf.resize(size_t(4 * n_in));
+  ab.resize(size_t(32 * n_sub));
+  auto* u = reinterpret_cast<uint8_t*>(ubuf.data());
+  for (int64_t r = 0; r < 16; ++r) {
+    if (r < n) {
+      decode_row(w.type, w.data + size_t(o + r) * w.row_bytes, n_blk, u + r * n_in, ab.data() + r * n_sub,
+                 ab.data() + (16 + r) * n_sub);
+    } else {
+      std::memset(u + r * n_in, 0, size_t(n_in));
+      std::fill_n(ab.data() + r * n_sub, n_sub, 0.0f);
+      std::fill_n(ab.data() + (16 + r) * n_sub, n_sub, 0.0f);
+    }
+  }
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  // Two 8 x 8 dword transposes per 32 codes of the 16 rows (rows 0..7, 8..15): column g of a
+  // transpose is dword g of 8 rows, half of the 64-byte group it belongs to.
+  for (int64_t c = 0; c < n_in / 32; ++c) {
+    for (int half = 0; half < 2; ++half) {
+      __m256i r[8];
+      for (int i = 0; i < 8; ++i)
+        r[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + (8 * half + i) * n_in + 32 * c));
+      const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+      const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+      const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+      const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+      // v[g]: dwords g (low 128) and g + 4 (high 128) of rows 0..3 (v[g]) and 4..7 (v[g + 4])
+      const __m256i v0 = _mm256_unpacklo_epi64(t0, t2), v1 = _mm256_unpackhi_epi64(t0, t2);
+      const __m256i v2 = _mm256_unpacklo_epi64(t1, t3), v3 = _mm256_unpackhi_epi64(t1, t3);
+      const __m256i v4 = _mm256_unpacklo_epi64(t4, t6), v5 = _mm256_unpackhi_epi64(t4, t6);
+      const __m256i v6 = _mm256_unpacklo_epi64(t5, t7), v7 = _mm256_unpackhi_epi64(t5, t7);
+      const __m256i col[8] = {
+          _mm256_permute2x128_si256(v0, v4, 0x20), _mm256_permute2x128_si256(v1, v5, 0x20),
+          _mm256_permute2x128_si256(v2, v6, 0x20), _mm256_permute2x128_si256(v3, v7, 0x20),
+          _mm256_permute2x128_si256(v0, v4, 0x31), _mm256_permute2x128_si256(v1, v5, 0x31),
+          _mm256_permute2x128_si256(v2, v6, 0x31), _mm256_permute2x128_si256(v3, v7, 0x31)};
+      for (int g = 0; g < 8; ++g) {
+        const int64_t k = 32 * c + 4 * g;  // ks is 32 or 16: shifts, not divisions
+        const int sh = f.ks == 32 ? 5 : 4;
+        uint8_t* grp = dst + (k >> sh) * sb + 16 * (k & (f.ks - 1)) + 32 * half;
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(grp), col[g]);
+      }
+    }
+  }
+  for (int64_t j = 0; j < n_sub; ++j) {
+    uint8_t* s = dst + j * sb;
+#else
+  // Each 64-byte group gathers dword 4 g of all 16 rows.
+  const DI di;
+  const int64_t row_dw = n_in / 4;  // dwords per decoded row
+  for (int64_t j = 0; j < n_sub; ++j) {
+    uint8_t* s = dst + j * sb;
+    for (int c = 0; c < kC; ++c) {
+      const VI idx = hn::Mul(hn::Add(hn::Iota(di, 0), hn::Set(di, c * kLanes)), hn::Set(di, int32_t(row_dw)));
+      for (int g = 0; g < f.ks / 4; ++g) {
+        const int32_t* base = ubuf.data() + j * (f.ks / 4) + g;
+        hn::Store(hn::GatherIndex(di, base, idx), di, reinterpret_cast<int32_t*>(s + 64 * g) + c * kLanes);
+      }
+    }
+#endif
+    auto* av = reinterpret_cast<float*>(s + 16 * f.ks);
+    for (int r = 0; r < 16; ++r) av[r] = ab[size_t(r * n_sub + j)];
+    if (f.min)
+      for (int r = 0; r < 16; ++r) av[16 + r] = ab[size_t((16 + r) * n_sub + j)];
+  }
+}
+
+// NT activation rows from t0 against one packed tile of 16 weight rows.
+template <int KS, bool kOff, bool kMin, int NT>
+HWY_NOINLINE void tile_kernel(const uint8_t* HWY_RESTRICT pk, const QGemmAct& a, int64_t t0, float* y,
+                              int64_t ldy, int n_valid) {
+  const DI di;
+  const DF df;
+  const int64_t n_in = a.n_in, nb = n_in / 32, n_sub = n_in / KS;
+  constexpr int64_t kSB = KS * 16 + 64 + (kMin ? 64 : 0);
+  VF facc[NT][kC];
+  for (int t = 0; t < NT; ++t)
+    for (int c = 0; c < kC; ++c) facc[t][c] = hn::Zero(df);
+  const int8_t* xq = a.q + t0 * n_in;
+  const float* xd = a.d + t0 * nb;
+  const int32_t* xc = kOff ? a.corr + t0 * n_sub : nullptr;
+  const float* xs = kMin ? a.ds + t0 * nb : nullptr;
+  for (int64_t j = 0; j < n_sub; ++j) {
+    const uint8_t* sb = pk + j * kSB;
+    VI acc[NT][kC];
+    for (int t = 0; t < NT; ++t)
+      for (int c = 0; c < kC; ++c) acc[t][c] = kOff ? hn::Set(di, xc[t * n_sub + j]) : hn::Zero(di);
+#pragma GCC unroll 8
+    for (int g = 0; g < KS / 4; ++g) {
+      VI wv[kC];
+      for (int c = 0; c < kC; ++c)
+        wv[c] = hn::BitCast(di, hn::Load(DU(), reinterpret_cast<const uint32_t*>(sb + 64 * g) + c * kLanes));
+      for (int t = 0; t < NT; ++t) {
+        int32_t x4;
+        std::memcpy(&x4, xq + t * n_in + j * KS + 4 * g, 4);
+        for (int c = 0; c < kC; ++c) acc[t][c] = dot4(acc[t][c], wv[c], x4);
+      }
+    }
+    const float* av = reinterpret_cast<const float*>(sb + KS * 16);
+    const int64_t blk = (j * KS) / 32;
+    for (int c = 0; c < kC; ++c) {
+      const VF va = hn::Load(df, av + c * kLanes);
+      for (int t = 0; t < NT; ++t)
+        facc[t][c] = hn::MulAdd(hn::ConvertTo(df, acc[t][c]), hn::Mul(va, hn::Set(df, xd[t * nb + blk])), facc[t][c]);
+      if constexpr (kMin) {
+        const VF vb = hn::Load(df, av + 16 + c * kLanes);
+        for (int t = 0; t < NT; ++t) facc[t][c] = hn::MulAdd(vb, hn::Set(df, xs[t * nb + blk]), facc[t][c]);
+      }
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    float* yt = y + (t0 + t) * ldy;
+    if (n_valid == 16) {
+      for (int c = 0; c < kC; ++c) hn::StoreU(facc[t][c], df, yt + c * kLanes);
+    } else {
+      HWY_ALIGN float tmp[16];
+      for (int c = 0; c < kC; ++c) hn::Store(facc[t][c], df, tmp + c * kLanes);
+      std::memcpy(yt, tmp, size_t(n_valid) * 4);
+    }
+  }
+}
+
+template <int KS, bool kOff, bool kMin>
+void tile_all_rows(const uint8_t* pk, const QGemmAct& a, float* y, int64_t ldy, int n_valid) {
+  int64_t t = 0;
+  for (; t + kMaxNT <= a.n_rows; t += kMaxNT) tile_kernel<KS, kOff, kMin, kMaxNT>(pk, a, t, y, ldy, n_valid);
+  if constexpr (kMaxNT > 4)
+    for (; t + 4 <= a.n_rows; t += 4) tile_kernel<KS, kOff, kMin, 4>(pk, a, t, y, ldy, n_valid);
+  for (; t < a.n_rows; ++t) tile_kernel<KS, kOff, kMin, 1>(pk, a, t, y, ldy, n_valid);
+}
+
+void quant_gemm_impl(const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1, float* y, int64_t ldy) {
+  const qg::Format f = qg::format_of(w.type);
+  thread_local std::vector<uint8_t> buf;
+  const size_t tb = size_t(qg::tile_bytes(f, w.n_in));
+  if (buf.size() < tb + 64) buf.resize(tb + 64);
+  uint8_t* pk = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;  // 64-byte aligned
+  for (int64_t o = o0; o < o1; o += 16) {
+    const int n = int(std::min<int64_t>(16, o1 - o));
+    pack_tile(w, f, o, n, pk);
+    float* yo = y + o;
+    switch (w.type) {
+      case DType::Q8_0:
+      case DType::Q4_0:
+      case DType::Q5_0: tile_all_rows<32, true, false>(pk, a, yo, ldy, n); break;
+      case DType::Q4_K:
+      case DType::Q5_K: tile_all_rows<32, false, true>(pk, a, yo, ldy, n); break;
+      case DType::Q6_K: tile_all_rows<16, true, false>(pk, a, yo, ldy, n); break;
+      default: break;
+    }
+  }
+}
+
+bool quant_gemm_fast_impl() { return HWY_TARGET == HWY_AVX3_DL; }
+
+}  // namespace HWY_NAMESPACE
+}  // namespace mm::simd
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace mm::simd {
+
+HWY_EXPORT(quant_gemm_impl);
+HWY_EXPORT(quant_gemm_fast_impl);
+
+void quant_gemm_prepare(DType t, const ActQ8& a, QGemmAct* out) {
+  const qg::Format f = qg::format_of(t);
+  MM_CHECK(a.n_in % f.elems == 0, "quant_gemm_prepare: n_in not a multiple of the block");
+  out->type = t;
+  out->n_rows = a.n_rows;
+  out->n_in = a.n_in;
+  out->q = a.q.data();
+  out->d = a.d.data();
+  const int64_t nb = a.n_in / 32, n_sub = a.n_in / f.ks;
+  out->n_sub = n_sub;
+  out->corr = nullptr;
+  out->ds = nullptr;
+  if (f.off) {
+    out->corr_buf.resize(size_t(a.n_rows * n_sub));
+    for (int64_t r = 0; r < a.n_rows; ++r) {
+      int32_t* c = out->corr_buf.data() + r * n_sub;
+      if (f.ks == 32) {
+        for (int64_t j = 0; j < n_sub; ++j) c[j] = -f.off * a.s[size_t(r * nb + j)];
+      } else {
+        const int8_t* q = a.q.data() + r * a.n_in;
+        for (int64_t j = 0; j < n_sub; ++j) {
+          int32_t s = 0;
+          for (int i = 0; i < f.ks; ++i) s += q[j * f.ks + i];
+          c[j] = -f.off * s;
+        }
+      }
+    }
+    out->corr = out->corr_buf.data();
+  }
+  if (f.min) {
+    out->ds_buf.resize(size_t(a.n_rows * nb));
+    for (size_t i = 0; i < out->ds_buf.size(); ++i) out->ds_buf[i] = a.d[i] * float(a.s[i]);
+    out->ds = out->ds_buf.data();
+  }
+}
+
+QGemmAct QGemmAct::rows(int64_t r0, int64_t n) const {
+  QGemmAct v;
+  const int64_t nb = n_in / 32;
+  v.type = type;
+  v.n_rows = n;
+  v.n_in = n_in;
+  v.n_sub = n_sub;
+  v.q = q + r0 * n_in;
+  v.d = d + r0 * nb;
+  v.corr = corr ? corr + r0 * n_sub : nullptr;
+  v.ds = ds ? ds + r0 * nb : nullptr;
+  return v;
+}
+
+void quant_gemm(const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1, float* y, int64_t ldy) {
+  if (a.n_rows <= 0 || o1 <= o0) return;
+  MM_CHECK(w.type == a.type && w.n_in == a.n_in, "quant_gemm: activations prepared for another weight");
+  HWY_DYNAMIC_DISPATCH(quant_gemm_impl)(w, a, o0, o1, y, ldy);
+}
+
+void quant_gemm_ref(const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1, float* y, int64_t ldy) {
+  MM_CHECK(w.type == a.type && w.n_in == a.n_in, "quant_gemm_ref: activations prepared for another weight");
+  const qg::Format f = qg::format_of(w.type);
+  const int64_t n_sub = w.n_in / f.ks, n_blk = w.n_in / f.elems, nb = w.n_in / 32;
+  std::vector<uint8_t> u(static_cast<size_t>(w.n_in));
+  std::vector<float> av(static_cast<size_t>(n_sub)), bv(static_cast<size_t>(n_sub));
+  for (int64_t o = o0; o < o1; ++o) {
+    const uint8_t* row = w.data + size_t(o) * w.row_bytes;
+    HWY_STATIC_DISPATCH(decode_row_baseline)(w.type, row, n_blk, u.data(), av.data(), bv.data());
+    for (int64_t t = 0; t < a.n_rows; ++t) {
+      const int8_t* q = a.q + t * w.n_in;
+      float acc = 0;
+      for (int64_t j = 0; j < n_sub; ++j) {
+        int32_t dot = 0, s = 0;
+        for (int i = 0; i < f.ks; ++i) {
+          dot += int32_t(u[size_t(j * f.ks + i)]) * q[j * f.ks + i];
+          s += q[j * f.ks + i];
+        }
+        const float dx = a.d[t * nb + (j * f.ks) / 32];
+        acc += float(dot - f.off * s) * (av[size_t(j)] * dx);
+        if (f.min) acc += bv[size_t(j)] * a.ds[t * nb + j];
+      }
+      y[t * ldy + o] = acc;
+    }
+  }
+}
+
+bool quant_gemm_fast() {
+  static const bool fast = HWY_DYNAMIC_DISPATCH(quant_gemm_fast_impl)() && __builtin_cpu_supports("avx512vnni");
+  return fast;
+}
+
+std::vector<int64_t> quant_gemm_targets() { return hwy::SupportedAndGeneratedTargets(); }
+
+}  // namespace mm::simd
+#endif  // HWY_ONCE
