@@ -339,7 +339,7 @@ void gemm_packed(const float* x, int64_t ldx, int64_t n_rows, const GemmB& b, in
 template <class L>
 void gemm_any(const float* x, int64_t ldx, int64_t n_rows, const GemmB& b, int64_t o0, int64_t o1, float* y,
               int64_t ldy, bool accumulate) {
-  // Packing converts and transposes each B element once (scalar); the 4x4 register tile needs no
+  // Packing transposes each B element into a k-major panel (scalar stores); the 4x4 register tile needs no
   // packing and runs near FMA peak from L1, so it wins until ~6 register tiles of x rows share a panel
   // (perf of a 16-stream decode step: 36% packing + 15% packed micro-kernel at the old 2-tile cut).
   if (n_rows >= 6 * kMr) gemm_packed<L>(x, ldx, n_rows, b, o0, o1, y, ldy, accumulate);
