@@ -1,0 +1,467 @@
+// Highway implementation of ops/simd/quant_dot.h (compiled once per target by foreach_target.h).
+//
+// Every 32 weights become one 32-byte vector of unsigned codes in value order (Q8_0: q + 128,
+// Q4_0 / Q5_0: the stored 4 / 5-bit level, Q4_K / Q5_K: the level, Q6_K: the 6-bit level), and
+// dot(codes, x) runs as u8 × s8 → i32 with lane i summing bytes 4i..4i+3 (vpdpbusd on AVX-512 VNNI).
+// The code offset (128, 8, 16, 32) is taken back exactly in the integer domain: the accumulator
+// starts at -offset · (the sum of those 4 activation codes), precomputed once per call. The i32
+// lanes are converted to f32 and multiplied-added with the per-lane scale (weight scale · d_x): one
+// scale for the 32 lanes of Q8_0 / Q4_0 / Q5_0 / Q4_K / Q5_K groups, two (lanes 0-3 / 4-7) for
+// Q6_K's 16-value sub-blocks. K-quant mins: Σ dmin · m · (d_x · s), 8 lanes per super-block.
+#define HWY_WANT_AVX3_DL  // the AVX-512 VNNI target (Highway 1.0.3 compiles it only on request)
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/simd/quant_dot_hwy.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "ops/simd/quant_dot.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace mm::simd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// ---- activation quantiser (any vector width) -----------------------------------------------------
+
+void quantize_rows_impl(const float* x, int64_t ldx, int64_t n_rows, int64_t n_in, int8_t* q, float* d,
+                        int32_t* s) {
+  using DQ = hn::CappedTag<float, 16>;
+  const DQ df;
+  const hn::RebindToSigned<DQ> di;
+  const hn::Rebind<int8_t, DQ> d8;
+  const int N = int(hn::Lanes(df));
+  const int64_t nb = n_in / kActBlock;
+  for (int64_t t = 0; t < n_rows; ++t) {
+    const float* xr = x + t * ldx;
+    for (int64_t b = 0; b < nb; ++b) {
+      const float* xb = xr + b * kActBlock;
+      auto vmax = hn::Zero(df);
+      for (int i = 0; i < kActBlock; i += N) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, xb + i)));
+      const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
+      const float db = amax / 127.0f;
+      const float id = db != 0.0f ? 1.0f / db : 0.0f;
+      const auto vid = hn::Set(df, id);
+      const auto lo = hn::Set(di, -127), hi = hn::Set(di, 127);
+      auto vsum = hn::Zero(di);
+      int8_t* qb = q + t * n_in + b * kActBlock;
+      for (int i = 0; i < kActBlock; i += N) {
+        const auto v = hn::Min(hi, hn::Max(lo, hn::NearestInt(hn::Mul(hn::LoadU(df, xb + i), vid))));
+        vsum = hn::Add(vsum, v);
+        hn::StoreU(hn::DemoteTo(d8, v), d8, qb + i);
+      }
+      d[t * nb + b] = db;
+      s[t * nb + b] = hn::GetLane(hn::SumOfLanes(di, vsum));
+    }
+  }
+}
+
+#if HWY_TARGET != HWY_SCALAR && HWY_MAX_BYTES >= 32
+
+using D8 = hn::FixedTag<uint8_t, 32>;
+using V8 = hn::Vec<D8>;
+using DS8 = hn::RebindToSigned<D8>;
+using D16 = hn::Repartition<uint16_t, D8>;
+using DS16 = hn::Repartition<int16_t, D8>;
+using DI = hn::Repartition<int32_t, D8>;  // 8 lanes
+using VI = hn::Vec<DI>;
+using DF = hn::Repartition<float, D8>;  // 8 lanes
+using VF = hn::Vec<DF>;
+
+// acc + (lane i: Σ_{j<4} w[4i + j] · x[4i + j]), w unsigned, x signed bytes; exact in i32.
+HWY_INLINE VI dot_acc(VI acc, V8 w, hn::Vec<DS8> x) {
+#if HWY_TARGET == HWY_AVX3_DL
+  // EVEX-encoded vpdpbusd (AVX512_VNNI + VL). Spelled in asm: with the target's avxvnni flag the
+  // compiler would pick the VEX form, which AVX-512-only CPUs (Zen 4, Ice Lake) do not have.
+  __m256i a = acc.raw;
+  asm("%{evex%} vpdpbusd %2, %1, %0" : "+v"(a) : "v"(w.raw), "vm"(x.raw));
+  return VI{a};
+#else
+  // Even and odd bytes widened to i16 (u8 zero-extended, s8 sign-extended), pairwise multiply-add
+  // (pmaddwd): lane i collects bytes 4i, 4i+2 and then 4i+1, 4i+3.
+  const D16 d16;
+  const DS16 ds16;
+  const DI di;
+  const auto w16 = hn::BitCast(d16, w);
+  const auto we = hn::BitCast(ds16, hn::And(w16, hn::Set(d16, 0xFF)));
+  const auto wo = hn::BitCast(ds16, hn::ShiftRight<8>(w16));
+  const auto x16 = hn::BitCast(ds16, x);
+  const auto xe = hn::ShiftRight<8>(hn::ShiftLeft<8>(x16));
+  const auto xo = hn::ShiftRight<8>(x16);
+  VI s1 = hn::Zero(di);
+  VI s0 = hn::ReorderWidenMulAccumulate(di, we, xe, hn::Zero(di), s1);
+  s0 = hn::ReorderWidenMulAccumulate(di, wo, xo, s0, s1);
+  return hn::Add(acc, hn::RearrangeToOddPlusEven(s0, s1));
+#endif
+}
+
+// Block scales are f16. Two traps on the hot path: a branch on the sign (Q4_0 / Q5_0 scales have
+// random signs, d = max / -8: a mispredict per 32 weights cost 4x), and f16 subnormals (K-quant dmin
+// is often tiny) turned into f32 denormals before a rescale (a microcode assist per block cost 2-3x).
+// x86: the F16C conversion (every target this kernel runs on has it). Elsewhere: exponent rebias in
+// the integer domain for normals, mantissa · 2^-24 for subnormals, selected without a branch.
+HWY_INLINE float f16_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+#if HWY_ARCH_X86
+  return _cvtsh_ss(h);
+#else
+  if (HWY_UNLIKELY((h & 0x7c00) == 0x7c00)) return f16_to_f32(h);
+  const uint32_t normal = (uint32_t(h & 0x7fff) << 13) + (112u << 23);
+  const float sub = float(h & 0x3ff) * 0x1p-24f;
+  uint32_t sub_bits;
+  std::memcpy(&sub_bits, &sub, 4);
+  const uint32_t u = ((h & 0x7c00) ? normal : sub_bits) | (uint32_t(h & 0x8000) << 16);
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+#endif
+}
+
+// f(std::integral_constant<int, i>()) for i = 0 .. N-1, unrolled (compile-time register indices).
+template <int N, int I = 0, class F>
+HWY_INLINE void static_for(F&& f) {
+  if constexpr (I < N) {
+    f(std::integral_constant<int, I>());
+    static_for<N, I + 1>(f);
+  }
+}
+
+// The K-quant 6-bit scales and mins of sub-blocks 0..7 as bytes (GGUF packing, see ops/quant.cpp).
+HWY_INLINE void k_scales_mins(const uint8_t* s, uint8_t sc[8], uint8_t m[8]) {
+  uint32_t a, b, c;
+  std::memcpy(&a, s, 4);
+  std::memcpy(&b, s + 4, 4);
+  std::memcpy(&c, s + 8, 4);
+  const uint32_t sc_lo = a & 0x3F3F3F3Fu, m_lo = b & 0x3F3F3F3Fu;
+  const uint32_t sc_hi = (c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u);
+  const uint32_t m_hi = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
+  std::memcpy(sc, &sc_lo, 4);
+  std::memcpy(sc + 4, &sc_hi, 4);
+  std::memcpy(m, &m_lo, 4);
+  std::memcpy(m + 4, &m_hi, 4);
+}
+
+// Per-call activation data for R rows.
+template <int R>
+struct Rows {
+  const int8_t* q[R];
+  const float* d[R];
+  const int32_t* bias[R];  // [n_in / 4]: -offset · Σ of each 4 codes (offset formats)
+  const float* ds[R];      // [n_in / 32]: d_x · s (K-quant mins)
+};
+
+// Weight bytes to prefetch ahead (as quant_kernels_hwy.cpp: short rows read one after the other train
+// the hardware prefetchers too late).
+constexpr int64_t kPrefetchAhead = 2048;
+
+HWY_INLINE void prefetch_block(const uint8_t* bp, int bytes) {
+  for (int off = 0; off < bytes; off += 64) __builtin_prefetch(bp + kPrefetchAhead + off);
+}
+
+HWY_INLINE hn::Vec<DS8> xload(const int8_t* p) { return hn::LoadU(DS8(), p); }
+
+// One 32-weight group g (global index in the row) with a uniform weight scale ws, into accumulator
+// chain kChain (a compile-time index: a run-time one sends the accumulators through the stack).
+template <int R, bool kBias, int kChain>
+HWY_INLINE void group_uniform(const Rows<R>& x, int64_t g, V8 codes, float ws, VF (&acc)[R][2]) {
+  const DF df;
+  const DI di;
+  for (int r = 0; r < R; ++r) {
+    const VI i0 = kBias ? hn::LoadU(di, x.bias[r] + 8 * g) : hn::Zero(di);
+    const VI dot = dot_acc(i0, codes, xload(x.q[r] + 32 * g));
+    acc[r][kChain] = hn::MulAdd(hn::ConvertTo(df, dot), hn::Set(df, ws * x.d[r][g]), acc[r][kChain]);
+  }
+}
+
+template <int R>
+HWY_INLINE void finish(VF (&acc)[R][2], const VF* mins, float* out) {
+  const DF df;
+  for (int r = 0; r < R; ++r) {
+    float v = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc[r][0], acc[r][1])));
+    if (mins) v -= hn::GetLane(hn::SumOfLanes(df, mins[r]));
+    out[r] = v;
+  }
+}
+
+template <int R>
+HWY_INLINE void row_q8_0(const Rows<R>& x, const uint8_t* row, int64_t nb, float* out) {
+  const DF df;
+  const D8 d8;
+  VF acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = hn::Zero(df);
+  const V8 k80 = hn::Set(d8, 0x80);
+  auto block = [&](int64_t b, auto chain) HWY_ATTR {
+    const uint8_t* bp = row + b * 34;
+    prefetch_block(bp, 34);
+    const V8 codes = hn::Xor(hn::LoadU(d8, bp + 2), k80);
+    group_uniform<R, true, decltype(chain)::value>(x, b, codes, f16_at(bp), acc);
+  };
+  int64_t b = 0;
+  for (; b + 1 < nb; b += 2) {
+    block(b, std::integral_constant<int, 0>());
+    block(b + 1, std::integral_constant<int, 1>());
+  }
+  if (b < nb) block(b, std::integral_constant<int, 0>());
+  finish<R>(acc, nullptr, out);
+}
+
+// Q4_0 / Q5_0: 16 bytes of nibbles -> [low nibbles (values 0..15), high nibbles (16..31)].
+HWY_INLINE V8 nibbles_32(const uint8_t* qs) {
+  const D8 d8;
+  const hn::Half<D8> dh;
+  const hn::Repartition<uint16_t, decltype(dh)> dh16;
+  const auto lo = hn::LoadU(dh, qs);
+  const auto hi = hn::BitCast(dh, hn::ShiftRight<4>(hn::BitCast(dh16, lo)));
+  return hn::And(hn::Combine(d8, hi, lo), hn::Set(d8, 0x0F));
+}
+
+template <int R, bool kFive>
+HWY_INLINE void row_qx_0(const Rows<R>& x, const uint8_t* row, int64_t nb, float* out) {
+  const DF df;
+  const D8 d8;
+  constexpr int kBytes = kFive ? 22 : 18;
+  VF acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = hn::Zero(df);
+  auto block = [&](int64_t b, auto chain) HWY_ATTR {
+    const uint8_t* bp = row + b * kBytes;
+    prefetch_block(bp, kBytes);
+    V8 codes = nibbles_32(bp + (kFive ? 6 : 2));
+    if constexpr (kFive) {
+      const auto m = hn::LoadMaskBits(d8, bp + 2);  // bit j of qh: value j's fifth bit
+      codes = hn::Or(codes, hn::IfThenElseZero(m, hn::Set(d8, 0x10)));
+    }
+    group_uniform<R, true, decltype(chain)::value>(x, b, codes, f16_at(bp), acc);
+  };
+  int64_t b = 0;
+  for (; b + 1 < nb; b += 2) {
+    block(b, std::integral_constant<int, 0>());
+    block(b + 1, std::integral_constant<int, 1>());
+  }
+  if (b < nb) block(b, std::integral_constant<int, 0>());
+  finish<R>(acc, nullptr, out);
+}
+
+// Bit kBit of every byte moved to bit 4 (other bits: garbage, to be masked).
+template <int kBit>
+HWY_INLINE V8 bit_to_4(V8 h) {
+  const D8 d8;
+  const D16 d16;
+  if constexpr (kBit < 4) return hn::BitCast(d8, hn::ShiftLeft<4 - kBit>(hn::BitCast(d16, h)));
+  else if constexpr (kBit == 4) return h;
+  else return hn::BitCast(d8, hn::ShiftRight<kBit - 4>(hn::BitCast(d16, h)));
+}
+
+template <int R, bool kFive>
+HWY_INLINE void row_qk45(const Rows<R>& x, const uint8_t* row, int64_t nb, float* out) {
+  const DF df;
+  const D8 d8;
+  const D16 d16;
+  const hn::Rebind<uint8_t, DF> d8f;  // 8 bytes -> 8 lanes
+  constexpr int kBytes = kFive ? 176 : 144;
+  VF acc[R][2], mins[R];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = mins[r] = hn::Zero(df);
+  const V8 m4 = hn::Set(d8, 0x0F), b4 = hn::Set(d8, 0x10);
+  HWY_ALIGN float ws[R][8];
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* bp = row + b * kBytes;
+    prefetch_block(bp, kBytes);
+    uint8_t sc[8], mn[8];
+    k_scales_mins(bp + 4, sc, mn);
+    const VF vsc = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(DI(), hn::LoadU(d8f, sc))), hn::Set(df, f16_at(bp)));
+    const VF vmn = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(DI(), hn::LoadU(d8f, mn))), hn::Set(df, f16_at(bp + 2)));
+    for (int r = 0; r < R; ++r) {
+      hn::Store(hn::Mul(vsc, hn::LoadU(df, x.d[r] + 8 * b)), df, ws[r]);
+      mins[r] = hn::MulAdd(vmn, hn::LoadU(df, x.ds[r] + 8 * b), mins[r]);
+    }
+    const uint8_t* qs = bp + (kFive ? 48 : 16);
+    V8 h;
+    if constexpr (kFive) h = hn::LoadU(d8, bp + 16);
+    static_for<4>([&](auto cc) HWY_ATTR {
+      constexpr int c = decltype(cc)::value;
+      const V8 q = hn::LoadU(d8, qs + 32 * c);
+      V8 lo = hn::And(q, m4);
+      V8 hi = hn::And(hn::BitCast(d8, hn::ShiftRight<4>(hn::BitCast(d16, q))), m4);
+      if constexpr (kFive) {
+        // bit 2c of qh[l] is value 64c + l's fifth bit, bit 2c + 1 value 64c + 32 + l's: moved to bit 4
+        // (16-bit shifts; the bits they carry across bytes are masked off).
+        lo = hn::OrAnd(lo, bit_to_4<2 * c>(h), b4);
+        hi = hn::OrAnd(hi, bit_to_4<2 * c + 1>(h), b4);
+      }
+      const int64_t g = 8 * b + 2 * c;
+      for (int r = 0; r < R; ++r) {
+        const VI dlo = dot_acc(hn::Zero(DI()), lo, xload(x.q[r] + 32 * g));
+        const VI dhi = dot_acc(hn::Zero(DI()), hi, xload(x.q[r] + 32 * g + 32));
+        acc[r][0] = hn::MulAdd(hn::ConvertTo(df, dlo), hn::Set(df, ws[r][2 * c]), acc[r][0]);
+        acc[r][1] = hn::MulAdd(hn::ConvertTo(df, dhi), hn::Set(df, ws[r][2 * c + 1]), acc[r][1]);
+      }
+    });
+  }
+  finish<R>(acc, mins, out);
+}
+
+template <int R>
+HWY_INLINE void row_q6_k(const Rows<R>& x, const uint8_t* row, int64_t nb, float* out) {
+  const DF df;
+  const DI di;
+  const D8 d8;
+  const D16 d16;
+  const hn::Rebind<int8_t, DF> ds8f;  // 8 bytes -> 8 lanes
+  VF acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = hn::Zero(df);
+  const V8 m4 = hn::Set(d8, 0x0F), m30 = hn::Set(d8, 0x30);
+  // Group k of a half (32 values = sub-blocks 2k, 2k + 1 of an 8-scale vector): lanes 0-3 take
+  // scale 2k, lanes 4-7 scale 2k + 1.
+  HWY_ALIGN static constexpr int32_t kIdx[4][8] = {
+      {0, 0, 0, 0, 1, 1, 1, 1}, {2, 2, 2, 2, 3, 3, 3, 3}, {4, 4, 4, 4, 5, 5, 5, 5}, {6, 6, 6, 6, 7, 7, 7, 7}};
+  const auto idx0 = hn::SetTableIndices(df, kIdx[0]), idx1 = hn::SetTableIndices(df, kIdx[1]),
+             idx2 = hn::SetTableIndices(df, kIdx[2]), idx3 = hn::SetTableIndices(df, kIdx[3]);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* bp = row + b * 210;
+    prefetch_block(bp, 210);
+    const VF vd = hn::Set(df, f16_at(bp + 208));
+    const auto* sc = reinterpret_cast<const int8_t*>(bp + 192);
+    for (int n = 0; n < 2; ++n) {
+      const VF vs = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(ds8f, sc + 8 * n))), vd);
+      const V8 A = hn::LoadU(d8, bp + 64 * n), C = hn::LoadU(d8, bp + 64 * n + 32);
+      const V8 H = hn::LoadU(d8, bp + 128 + 32 * n);
+      const auto A16 = hn::BitCast(d16, A), C16 = hn::BitCast(d16, C), H16 = hn::BitCast(d16, H);
+      V8 codes[4];
+      codes[0] = hn::OrAnd(hn::And(A, m4), hn::BitCast(d8, hn::ShiftLeft<4>(H16)), m30);
+      codes[1] = hn::OrAnd(hn::And(C, m4), hn::BitCast(d8, hn::ShiftLeft<2>(H16)), m30);
+      codes[2] = hn::OrAnd(hn::And(hn::BitCast(d8, hn::ShiftRight<4>(A16)), m4), H, m30);
+      codes[3] = hn::OrAnd(hn::And(hn::BitCast(d8, hn::ShiftRight<4>(C16)), m4),
+                           hn::BitCast(d8, hn::ShiftRight<2>(H16)), m30);
+      VF lane_sc[4] = {hn::TableLookupLanes(vs, idx0), hn::TableLookupLanes(vs, idx1), hn::TableLookupLanes(vs, idx2),
+                       hn::TableLookupLanes(vs, idx3)};
+      static_for<4>([&](auto kk) HWY_ATTR {
+        constexpr int k = decltype(kk)::value;
+        const int64_t g = 8 * b + 4 * n + k;
+        for (int r = 0; r < R; ++r) {
+          const VI dot = dot_acc(hn::LoadU(di, x.bias[r] + 8 * g), codes[k], xload(x.q[r] + 32 * g));
+          acc[r][k & 1] =
+              hn::MulAdd(hn::ConvertTo(df, dot), hn::Mul(lane_sc[k], hn::Set(df, x.d[r][g])), acc[r][k & 1]);
+        }
+      });
+    }
+  }
+  finish<R>(acc, nullptr, out);
+}
+
+template <int R>
+HWY_NOINLINE void rows_typed(DType t, const Rows<R>& x, const QMatrix& w, int64_t o0, int64_t o1, float* y,
+                             int64_t ldy) {
+  const int64_t nb32 = w.n_in / 32, nb256 = w.n_in / 256;
+  float out[R];
+  for (int64_t o = o0; o < o1; ++o) {
+    const uint8_t* row = w.data + size_t(o) * w.row_bytes;
+    switch (t) {
+      case DType::Q8_0: row_q8_0<R>(x, row, nb32, out); break;
+      case DType::Q4_0: row_qx_0<R, false>(x, row, nb32, out); break;
+      case DType::Q5_0: row_qx_0<R, true>(x, row, nb32, out); break;
+      case DType::Q4_K: row_qk45<R, false>(x, row, nb256, out); break;
+      case DType::Q5_K: row_qk45<R, true>(x, row, nb256, out); break;
+      case DType::Q6_K: row_q6_k<R>(x, row, nb256, out); break;
+      default: break;
+    }
+    for (int r = 0; r < R; ++r) y[r * ldy + o] = out[r];
+  }
+}
+
+int code_offset(DType t) {
+  switch (t) {
+    case DType::Q8_0: return 128;
+    case DType::Q4_0: return 8;
+    case DType::Q5_0: return 16;
+    case DType::Q6_K: return 32;
+    default: return 0;
+  }
+}
+
+void gemv_q8_impl(const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, int64_t o0, int64_t o1, float* y,
+                  int64_t ldy) {
+  const int64_t n_in = w.n_in, nb = n_in / 32;
+  const int off = code_offset(w.type);
+  const bool kquant_min = w.type == DType::Q4_K || w.type == DType::Q5_K;
+  // Per-call activation extras (O(n_in) per row against O((o1 - o0) · n_in) for the product).
+  thread_local std::vector<int32_t> bias;
+  thread_local std::vector<float> dsum;
+  if (off && bias.size() < size_t(n_rows * n_in / 4)) bias.resize(size_t(n_rows * n_in / 4));
+  if (kquant_min && dsum.size() < size_t(n_rows * nb)) dsum.resize(size_t(n_rows * nb));
+  const DI di;
+  const D8 d8;
+  for (int64_t t = 0; t < n_rows; ++t) {
+    const ActQ8Row xr = x.row(t0 + t);
+    if (off) {
+      const V8 voff = hn::Set(d8, uint8_t(off));
+      int32_t* bt = bias.data() + t * (n_in / 4);
+      for (int64_t g = 0; g < nb; ++g)
+        hn::StoreU(hn::Neg(dot_acc(hn::Zero(di), voff, xload(xr.q + 32 * g))), di, bt + 8 * g);
+    }
+    if (kquant_min)
+      for (int64_t b = 0; b < nb; ++b) dsum[size_t(t * nb + b)] = xr.d[b] * float(xr.s[b]);
+  }
+  for (int64_t t = 0; t < n_rows; t += 4) {
+    const int R = int(std::min<int64_t>(4, n_rows - t));
+    auto run = [&](auto rtag) HWY_ATTR {
+      constexpr int kR = decltype(rtag)::value;
+      Rows<kR> rs;
+      for (int r = 0; r < kR; ++r) {
+        const ActQ8Row xr = x.row(t0 + t + r);
+        rs.q[r] = xr.q;
+        rs.d[r] = xr.d;
+        rs.bias[r] = off ? bias.data() + (t + r) * (n_in / 4) : nullptr;
+        rs.ds[r] = kquant_min ? dsum.data() + (t + r) * nb : nullptr;
+      }
+      rows_typed<kR>(w.type, rs, w, o0, o1, y + t * ldy, ldy);
+    };
+    switch (R) {
+      case 1: run(std::integral_constant<int, 1>()); break;
+      case 2: run(std::integral_constant<int, 2>()); break;
+      case 3: run(std::integral_constant<int, 3>()); break;
+      default: run(std::integral_constant<int, 4>()); break;
+    }
+  }
+}
+
+#else  // 128-bit or scalar targets: the reference arithmetic
+
+void gemv_q8_impl(const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, int64_t o0, int64_t o1, float* y,
+                  int64_t ldy) {
+  quant_gemv_q8_ref(x, t0, n_rows, w, o0, o1, y, ldy);
+}
+
+#endif
+
+}  // namespace HWY_NAMESPACE
+}  // namespace mm::simd
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace mm::simd {
+
+HWY_EXPORT(gemv_q8_impl);
+HWY_EXPORT(quantize_rows_impl);
+
+void quant_gemv_q8(const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, int64_t o0, int64_t o1, float* y,
+                   int64_t ldy) {
+  if (n_rows <= 0 || o1 <= o0) return;
+  MM_CHECK(quant_supported(w.type) && w.n_in % dtype_info(w.type).block_elems == 0, "quant_gemv_q8: bad weight");
+  MM_CHECK(x.n_in == w.n_in && t0 >= 0 && t0 + n_rows <= x.n_rows, "quant_gemv_q8: activation shape");
+  HWY_DYNAMIC_DISPATCH(gemv_q8_impl)(x, t0, n_rows, w, o0, o1, y, ldy);
+}
+
+void quantize_act_q8_rows(const float* x, int64_t ldx, int64_t n_rows, int64_t n_in, int8_t* q, float* d,
+                          int32_t* s) {
+  MM_CHECK(n_in % kActBlock == 0);
+  HWY_DYNAMIC_DISPATCH(quantize_rows_impl)(x, ldx, n_rows, n_in, q, d, s);
+}
+
+}  // namespace mm::simd
+#endif  // HWY_ONCE
