@@ -13,6 +13,7 @@
 
 #include "core/dtype.h"
 #include "core/thread_pool.h"
+#include "ops/act_quant.h"
 #include "ops/matmul.h"
 #include "ops/quant.h"
 #include "ops/simd/quant_kernels.h"
@@ -20,6 +21,13 @@
 
 namespace mm {
 namespace {
+
+// These tests check the exact path (weights dequantised to f32, f32 arithmetic), not the int8-activation
+// default (tests/test_quant_int8.cpp covers that one).
+[[maybe_unused]] const bool kExactMath = [] {
+  set_quant_math(QuantMath::Exact);
+  return true;
+}();
 
 constexpr DType kFormats[] = {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 

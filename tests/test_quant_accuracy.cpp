@@ -7,11 +7,19 @@
 #include <cstdio>
 
 #include "model/model.h"
+#include "ops/act_quant.h"
 #include "sampling/sampler.h"
 #include "test_util.h"
 
 namespace mm {
 namespace {
+
+// These tests check the exact path (weights dequantised to f32, f32 arithmetic), not the int8-activation
+// default (tests/test_quant_int8.cpp covers that one).
+[[maybe_unused]] const bool kExactMath = [] {
+  set_quant_math(QuantMath::Exact);
+  return true;
+}();
 
 using test::testdata;
 

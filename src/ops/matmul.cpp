@@ -5,8 +5,10 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "ops/act_quant.h"
 #include "ops/quant.h"
 #include "ops/simd/kernels.h"
+#include "ops/simd/quant_dot.h"
 #include "ops/simd/quant_kernels.h"
 
 namespace mm {
@@ -58,12 +60,28 @@ bool to_gemm_b(const Weight& w, simd::GemmB* b) {
 
 }  // namespace
 
-// GGUF block formats. Decode (1..4 x rows): stream each weight row once, blocks dequantised in
-// registers and FMA'd against the activations. More rows: dequantise a panel of weight rows to f32 once
-// (SIMD) and run the f32 GEMM on it, which reuses the panel across all x rows. Both are exact f32
-// dequantisation + f32 arithmetic (no activation quantisation).
-static void matmul_rows_quant(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y) {
+// GGUF block formats. Decode (1..4 x rows): stream each weight row once. Under QuantMath::Int8 (the
+// default) x is quantised to int8 blocks of 32 and multiplied against the weights' integer codes
+// (simd::quant_gemv_q8, llama.cpp's arithmetic); under Exact the blocks are dequantised in registers
+// and FMA'd in f32 against x (simd::quant_gemv). More rows: dequantise a panel of weight rows to f32
+// once (SIMD) and run the f32 GEMM on it, which reuses the panel across all x rows (exact).
+static bool int8_decode(const Weight& w, int64_t n_rows) {
+  return n_rows <= 4 && quant_math() == QuantMath::Int8 && !w.scale && simd::quant_supported(w.dtype);
+}
+
+static void matmul_rows_quant(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y,
+                              const ActQ8* xq, int64_t xq_row0) {
   const simd::QMatrix q{w.dtype, w.data, w.row_bytes, w.n_in};
+  if (int8_decode(w, n_rows)) {
+    if (!xq) {
+      thread_local ActQ8 local;
+      quantize_act_q8(x, w.n_in, n_rows, w.n_in, &local);
+      xq = &local;
+      xq_row0 = 0;
+    }
+    simd::quant_gemv_q8(*xq, xq_row0, n_rows, q, o0, o1, y, w.n_out);
+    return;
+  }
   if (n_rows <= 4) {
     simd::quant_gemv(x, w.n_in, n_rows, q, o0, o1, y, w.n_out);
     return;
@@ -81,13 +99,18 @@ static void matmul_rows_quant(const float* x, int64_t n_rows, const Weight& w, i
 }
 
 void matmul_rows(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y) {
+  matmul_rows(x, n_rows, w, o0, o1, y, nullptr, 0);
+}
+
+void matmul_rows(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y,
+                 const ActQ8* xq, int64_t xq_row0) {
   simd::GemmB b;
   if (to_gemm_b(w, &b)) {
     simd::gemm_nt(x, w.n_in, n_rows, b, o0, o1, y, w.n_out, false);
     return;
   }
   if (!w.scale && simd::quant_supported(w.dtype)) {
-    matmul_rows_quant(x, n_rows, w, o0, o1, y);
+    matmul_rows_quant(x, n_rows, w, o0, o1, y, xq, xq_row0);
     return;
   }
   constexpr int64_t kRows = 16;
@@ -107,9 +130,18 @@ void matmul(const float* x, int64_t n_rows, const Weight& w, float* y) {
   // across threads, so each thread streams a disjoint slice of the weight once per block of x rows.
   const int64_t kGroup = n_rows >= 16 ? 64 : 16;
   const int64_t n_groups = (w.n_out + kGroup - 1) / kGroup;
+  // Int8 decode: quantise x once here, not once per row group.
+  const ActQ8* xq = nullptr;
+  thread_local ActQ8 xq_buf;
+  if (int8_decode(w, n_rows)) {
+    quantize_act_q8(x, w.n_in, n_rows, w.n_in, &xq_buf);
+    xq = &xq_buf;
+  }
   global_pool().parallel_for(
       n_groups,
-      [&](int64_t b, int64_t e, int) { matmul_rows(x, n_rows, w, b * kGroup, std::min(w.n_out, e * kGroup), y); },
+      [&](int64_t b, int64_t e, int) {
+        matmul_rows(x, n_rows, w, b * kGroup, std::min(w.n_out, e * kGroup), y, xq, 0);
+      },
       1);
 }
 
