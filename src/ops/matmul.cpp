@@ -1,6 +1,7 @@
 #include "ops/matmul.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "core/error.h"
@@ -74,9 +75,20 @@ static void matmul_rows_quant(const float* x, int64_t n_rows, const Weight& w, i
   const simd::QMatrix q{w.dtype, w.data, w.row_bytes, w.n_in};
   if (int8_decode(w, n_rows)) {
     if (!xq) {
-      thread_local ActQ8 local;
-      quantize_act_q8(x, w.n_in, n_rows, w.n_in, &local);
-      xq = &local;
+      // Quantise here. Callers that split a product themselves (MoE decode: one call per 32-row group
+      // of each expert) pass the same x many times: a per-thread memo, checked against x itself,
+      // quantises it once per thread instead of once per call.
+      struct Memo {
+        std::vector<float> x;
+        ActQ8 q;
+      };
+      thread_local Memo memo;
+      const size_t n = size_t(n_rows * w.n_in);
+      if (memo.x.size() != n || std::memcmp(memo.x.data(), x, n * sizeof(float)) != 0) {
+        memo.x.assign(x, x + n);
+        quantize_act_q8(x, w.n_in, n_rows, w.n_in, &memo.q);
+      }
+      xq = &memo.q;
       xq_row0 = 0;
     }
     simd::quant_gemv_q8(*xq, xq_row0, n_rows, q, o0, o1, y, w.n_out);
