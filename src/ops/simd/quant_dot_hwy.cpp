@@ -155,6 +155,7 @@ struct Rows {
   const float* d[R];
   const int32_t* bias[R];  // [n_in / 4]: -offset · Σ of each 4 codes (offset formats)
   const float* ds[R];      // [n_in / 32]: d_x · s (K-quant mins)
+  const float* d16[R];     // [n_in / 16]: d_x of each 16 values (Q6_K sub-blocks)
 };
 
 // Weight bytes to prefetch ahead (as quant_kernels_hwy.cpp: short rows read one after the other train
@@ -369,15 +370,17 @@ HWY_INLINE void row_q6_k(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* o
       codes[2] = hn::OrAnd(hn::And(hn::BitCast(d8, hn::ShiftRight<4>(A16)), m4), H, m30);
       codes[3] = hn::OrAnd(hn::And(hn::BitCast(d8, hn::ShiftRight<4>(C16)), m4),
                            hn::BitCast(d8, hn::ShiftRight<2>(H16)), m30);
-      VF lane_sc[4] = {hn::TableLookupLanes(vs, idx0), hn::TableLookupLanes(vs, idx1), hn::TableLookupLanes(vs, idx2),
-                       hn::TableLookupLanes(vs, idx3)};
+      // Sub-block scales times their activation block scales, then spread to the lanes of each group.
+      VF vsx[R];
+      for (int r = 0; r < R; ++r) vsx[r] = hn::Mul(vs, hn::LoadU(df, x.d16[r] + 16 * b + 8 * n));
       static_for<4>([&](auto kk) HWY_ATTR {
         constexpr int k = decltype(kk)::value;
         const int64_t g = 8 * b + 4 * n + k;
         for (int r = 0; r < R; ++r) {
           const VI dot = dot_acc(hn::LoadU(di, x.bias[r] + 8 * g), codes[k], xload(x.q[r] + 32 * g));
           constexpr int ch = (4 * n + k) % kC;
-          acc[r][ch] = hn::MulAdd(hn::ConvertTo(df, dot), hn::Mul(lane_sc[k], hn::Set(df, x.d[r][g])), acc[r][ch]);
+          const VF lane_sc = hn::TableLookupLanes(vsx[r], k == 0 ? idx0 : k == 1 ? idx1 : k == 2 ? idx2 : idx3);
+          acc[r][ch] = hn::MulAdd(hn::ConvertTo(df, dot), lane_sc, acc[r][ch]);
         }
       });
     });
@@ -457,9 +460,10 @@ void gemv_q8_impl(const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, 
   const bool kquant_min = w.type == DType::Q4_K || w.type == DType::Q5_K;
   // Per-call activation extras (O(n_in) per row against O((o1 - o0) · n_in) for the product).
   thread_local std::vector<int32_t> bias;
-  thread_local std::vector<float> dsum;
+  thread_local std::vector<float> dsum, d16;
   if (off && bias.size() < size_t(n_rows * n_in / 4)) bias.resize(size_t(n_rows * n_in / 4));
   if (kquant_min && dsum.size() < size_t(n_rows * nb)) dsum.resize(size_t(n_rows * nb));
+  if (w.type == DType::Q6_K && d16.size() < size_t(n_rows * nb * 2)) d16.resize(size_t(n_rows * nb * 2));
   const DI di;
   const D8 d8;
   for (int64_t t = 0; t < n_rows; ++t) {
@@ -472,6 +476,8 @@ void gemv_q8_impl(const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, 
     }
     if (kquant_min)
       for (int64_t b = 0; b < nb; ++b) dsum[size_t(t * nb + b)] = xr.d[b] * float(xr.s[b]);
+    if (w.type == DType::Q6_K)
+      for (int64_t b = 0; b < nb; ++b) d16[size_t(t * nb * 2 + 2 * b)] = d16[size_t(t * nb * 2 + 2 * b + 1)] = xr.d[b];
   }
   for (int64_t t = 0; t < n_rows; t += 4) {
     const int R = int(std::min<int64_t>(4, n_rows - t));
@@ -484,6 +490,7 @@ void gemv_q8_impl(const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, 
         rs.d[r] = xr.d;
         rs.bias[r] = off ? bias.data() + (t + r) * (n_in / 4) : nullptr;
         rs.ds[r] = kquant_min ? dsum.data() + (t + r) * nb : nullptr;
+        rs.d16[r] = w.type == DType::Q6_K ? d16.data() + (t + r) * nb * 2 : nullptr;
       }
       rows_typed<kR>(w.type, rs, w, o0, o1, y + t * ldy, ldy);
     };
