@@ -335,6 +335,85 @@ HWY_INLINE void row_qk45(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* o
   finish<R>(acc, mins, out);
 }
 
+#if HWY_TARGET == HWY_AVX3_DL
+// Q4_K / Q5_K with 512-bit vectors: one vpdpbusd covers the two 32-value groups that share a byte of
+// packed nibbles (lanes 0-7: low nibbles, group 2c; lanes 8-15: high nibbles, group 2c + 1; their
+// activations are the 64 consecutive bytes of groups 2c, 2c + 1), halving the instruction count.
+HWY_INLINE __m512i dot_acc512(__m512i acc, __m512i w, const int8_t* x) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(w), "m"(*reinterpret_cast<const char(*)[64]>(x)));
+  return acc;
+}
+
+template <int R, bool kFive>
+HWY_INLINE void row_qk45_512(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
+  const DF df;
+  const D8 d8;
+  const D16 d16;
+  const hn::Rebind<uint8_t, DF> d8f;
+  constexpr int kBytes = kFive ? 176 : 144;
+  __m512 acc[R][2];
+  VF mins[R];
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    mins[r] = hn::Zero(df);
+  }
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i shift_hi = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+  const V8 m4y = hn::Set(d8, 0x0F), b4 = hn::Set(d8, 0x10);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* bp = row + b * kBytes;
+    prefetch_block(bp, kBytes);
+    uint8_t sc[8], mn[8];
+    k_scales_mins(bp + 4, sc, mn);
+    const VF vsc = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(DI(), hn::LoadU(d8f, sc))), hn::Set(df, f16_at(bp)));
+    const VF vmn = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(DI(), hn::LoadU(d8f, mn))), hn::Set(df, f16_at(bp + 2)));
+    __m512 ws[R];
+    for (int r = 0; r < R; ++r) {
+      ws[r] = _mm512_castps256_ps512(hn::Mul(vsc, hn::LoadU(df, x.d[r] + 8 * b)).raw);
+      mins[r] = hn::MulAdd(vmn, hn::LoadU(df, x.ds[r] + 8 * b), mins[r]);
+    }
+    const uint8_t* qs = bp + (kFive ? 48 : 16);
+    V8 h;
+    if constexpr (kFive) h = hn::LoadU(d8, bp + 16);
+    static_for<4>([&](auto cc) HWY_ATTR {
+      constexpr int c = decltype(cc)::value;
+      __m512i codes;
+      if constexpr (kFive) {
+        const V8 q = hn::LoadU(d8, qs + 32 * c);
+        const V8 lo = hn::OrAnd(hn::And(q, m4y), bit_to_4<2 * c>(h), b4);
+        const V8 hi = hn::OrAnd(hn::And(hn::BitCast(d8, hn::ShiftRight<4>(hn::BitCast(d16, q))), m4y),
+                                bit_to_4<2 * c + 1>(h), b4);
+        codes = _mm512_inserti64x4(_mm512_castsi256_si512(lo.raw), hi.raw, 1);
+      } else {
+        const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c)));
+        codes = _mm512_and_si512(_mm512_srlv_epi16(q, shift_hi), m4);
+      }
+      const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(2 * c)),
+                                             _mm256_set1_epi32(2 * c + 1), 1);
+      const int64_t g = 8 * b + 2 * c;
+      for (int r = 0; r < R; ++r) {
+        const __m512i dot = dot_acc512(_mm512_setzero_si512(), codes, x.q[r] + 32 * g);
+        acc[r][c & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(idx, ws[r]), acc[r][c & 1]);
+      }
+    });
+  }
+  for (int r = 0; r < R; ++r) {
+    const __m512 a = _mm512_add_ps(acc[r][0], acc[r][1]);
+    const VF s{_mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1))};
+    out[r] = hn::Sub(s, mins[r]);
+  }
+}
+#endif
+
+template <int R, bool kFive>
+HWY_INLINE void row_qk45_best(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
+#if HWY_TARGET == HWY_AVX3_DL
+  row_qk45_512<R, kFive>(x, row, nb, out);
+#else
+  row_qk45<R, kFive>(x, row, nb, out);
+#endif
+}
+
 template <int R>
 HWY_INLINE void row_q6_k(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
   const DF df;
@@ -429,11 +508,11 @@ HWY_NOINLINE void rows_typed(DType t, const Rows<R>& x, const QMatrix& w, int64_
                    ldy);
       break;
     case DType::Q4_K:
-      rows_loop<R>([&](const uint8_t* row, VF* out) HWY_ATTR HWY_INLINE_LAMBDA { row_qk45<R, false>(x, row, nb256, out); }, w, o0, o1,
+      rows_loop<R>([&](const uint8_t* row, VF* out) HWY_ATTR HWY_INLINE_LAMBDA { row_qk45_best<R, false>(x, row, nb256, out); }, w, o0, o1,
                    y, ldy);
       break;
     case DType::Q5_K:
-      rows_loop<R>([&](const uint8_t* row, VF* out) HWY_ATTR HWY_INLINE_LAMBDA { row_qk45<R, true>(x, row, nb256, out); }, w, o0, o1,
+      rows_loop<R>([&](const uint8_t* row, VF* out) HWY_ATTR HWY_INLINE_LAMBDA { row_qk45_best<R, true>(x, row, nb256, out); }, w, o0, o1,
                    y, ldy);
       break;
     case DType::Q6_K:
