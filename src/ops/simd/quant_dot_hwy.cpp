@@ -467,6 +467,65 @@ HWY_INLINE void row_q6_k(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* o
   finish<R>(acc, nullptr, out);
 }
 
+#if HWY_TARGET == HWY_AVX3_DL
+// Q6_K with 512-bit vectors: groups k = 0, 1 of a half are the low nibbles of its 64 ql bytes (loaded
+// as one vector), groups 2, 3 the high nibbles; their activations are 64 consecutive bytes each.
+template <int R>
+HWY_INLINE void row_q6_k_512(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
+  const DF df;
+  const DI di;
+  const hn::Rebind<int8_t, DF> ds8f;
+  __m512 acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  // Two-bit fields of qh: group 0 bits 0-1 (<< 4), group 1 bits 2-3 (<< 2), group 2 bits 4-5 (as is),
+  // group 3 bits 6-7 (>> 2): per 256-bit half, a left shift for pair (0, 1), a right one for (2, 3).
+  const __m512i shl01 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+  const __m512i shr23 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+  // Lane scales: lanes 4j..4j+3 take sub-block j of the pair (4 per pair, 8 per half).
+  const __m512i idx01 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  const __m512i idx23 = _mm512_set_epi32(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* bp = row + b * 210;
+    prefetch_block(bp, 210);
+    const VF vd = hn::Set(df, f16_at(bp + 208));
+    const auto* sc = reinterpret_cast<const int8_t*>(bp + 192);
+    static_for<2>([&](auto nn) HWY_ATTR {
+      constexpr int n = decltype(nn)::value;
+      const VF vs = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(ds8f, sc + 8 * n))), vd);
+      const __m512i L = _mm512_loadu_si512(bp + 64 * n);
+      const __m512i H =
+          _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 128 + 32 * n)));
+      // (a & m4) | (b & m30) as one ternary-logic op with m30 pre-applied: imm 0xF8 = a | (b & c).
+      const __m512i c01 = _mm512_ternarylogic_epi64(_mm512_and_si512(L, m4), _mm512_sllv_epi16(H, shl01), m30, 0xF8);
+      const __m512i c23 = _mm512_ternarylogic_epi64(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
+                                                    _mm512_srlv_epi16(H, shr23), m30, 0xF8);
+      for (int r = 0; r < R; ++r) {
+        const __m512 vsx = _mm512_castps256_ps512(hn::Mul(vs, hn::LoadU(df, x.d16[r] + 16 * b + 8 * n)).raw);
+        const int64_t g = 8 * b + 4 * n;
+        const __m512i d01 = dot_acc512(_mm512_loadu_si512(x.bias[r] + 8 * g), c01, x.q[r] + 32 * g);
+        const __m512i d23 = dot_acc512(_mm512_loadu_si512(x.bias[r] + 8 * g + 16), c23, x.q[r] + 32 * g + 64);
+        acc[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d01), _mm512_permutexvar_ps(idx01, vsx), acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d23), _mm512_permutexvar_ps(idx23, vsx), acc[r][1]);
+      }
+    });
+  }
+  for (int r = 0; r < R; ++r) {
+    const __m512 a = _mm512_add_ps(acc[r][0], acc[r][1]);
+    out[r] = VF{_mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1))};
+  }
+}
+#endif
+
+template <int R>
+HWY_INLINE void row_q6_k_best(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
+#if HWY_TARGET == HWY_AVX3_DL
+  row_q6_k_512<R>(x, row, nb, out);
+#else
+  row_q6_k<R>(x, row, nb, out);
+#endif
+}
+
 // Output rows [o0, o1) for R activation rows; row_fn(row bytes, VF out[R]) computes one weight row.
 // Eight weight rows at a time share one transposed reduction and one vector store per activation row.
 #define HWY_INLINE_LAMBDA __attribute__((always_inline))
@@ -516,7 +575,7 @@ HWY_NOINLINE void rows_typed(DType t, const Rows<R>& x, const QMatrix& w, int64_
                    y, ldy);
       break;
     case DType::Q6_K:
-      rows_loop<R>([&](const uint8_t* row, VF* out) HWY_ATTR HWY_INLINE_LAMBDA { row_q6_k<R>(x, row, nb256, out); }, w, o0, o1, y, ldy);
+      rows_loop<R>([&](const uint8_t* row, VF* out) HWY_ATTR HWY_INLINE_LAMBDA { row_q6_k_best<R>(x, row, nb256, out); }, w, o0, o1, y, ldy);
       break;
     default: break;
   }
