@@ -336,6 +336,96 @@ HWY_INLINE void row_qk45(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* o
 }
 
 #if HWY_TARGET == HWY_AVX3_DL
+HWY_INLINE __m512i dot_acc512(__m512i acc, __m512i w, const int8_t* x);
+
+// Q8_0 / Q4_0 / Q5_0 with 512-bit vectors: two consecutive blocks per vpdpbusd (their activations
+// are 64 consecutive bytes), lanes 0-7 block b, lanes 8-15 block b + 1.
+template <DType kType>
+HWY_INLINE __m512i codes_pair(const uint8_t* bp) {
+  constexpr int kBytes = kType == DType::Q8_0 ? 34 : kType == DType::Q4_0 ? 18 : 22;
+  if constexpr (kType == DType::Q8_0) {
+    const __m512i q = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 2))),
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + kBytes + 2)), 1);
+    return _mm512_xor_si512(q, _mm512_set1_epi8(char(0x80)));
+  } else {
+    constexpr int kQs = kType == DType::Q4_0 ? 2 : 6;
+    // [qs_b | qs_b+1] -> [qs_b, qs_b, qs_b+1, qs_b+1], 128-bit chunks shifted by 0, 4, 0, 4: the
+    // low nibbles (values 0..15) then the high ones (16..31) of each block.
+    const __m256i two = _mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bp + kQs))),
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(bp + kBytes + kQs)), 1);
+    const __m512i z = _mm512_castsi256_si512(two);
+    const __m512i dup = _mm512_shuffle_i64x2(z, z, 0x50);  // chunks 0, 0, 1, 1
+    const __m512i sh = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
+    __m512i codes = _mm512_and_si512(_mm512_srlv_epi64(dup, sh), _mm512_set1_epi8(0x0F));
+    if constexpr (kType == DType::Q5_0) {
+      uint32_t ha, hb;
+      std::memcpy(&ha, bp + 2, 4);
+      std::memcpy(&hb, bp + kBytes + 2, 4);
+      const __mmask64 m = _cvtu64_mask64(uint64_t(ha) | (uint64_t(hb) << 32));
+      codes = _mm512_or_si512(codes, _mm512_maskz_mov_epi8(m, _mm512_set1_epi8(0x10)));
+    }
+    return codes;
+  }
+}
+
+template <int R, DType kType>
+HWY_INLINE void row_x0_512(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
+  constexpr int kBytes = kType == DType::Q8_0 ? 34 : kType == DType::Q4_0 ? 18 : 22;
+  __m512 acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  const __m512i idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  auto pair = [&](int64_t b, auto chain) HWY_ATTR {
+    const uint8_t* bp = row + b * kBytes;
+    prefetch_block(bp, 2 * kBytes);
+    const __m512i codes = codes_pair<kType>(bp);
+    uint16_t h[2];
+    std::memcpy(&h[0], bp, 2);
+    std::memcpy(&h[1], bp + kBytes, 2);
+    uint32_t hh = uint32_t(h[0]) | (uint32_t(h[1]) << 16);
+    const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128(int(hh)));  // the two blocks' scales
+    for (int r = 0; r < R; ++r) {
+      const __m128 s2 = _mm_mul_ps(dw, _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(x.d[r] + b))));
+      const __m512i dot = dot_acc512(_mm512_loadu_si512(x.bias[r] + 8 * b), codes, x.q[r] + 32 * b);
+      constexpr int c = decltype(chain)::value;
+      acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(s2)),
+                                  acc[r][c]);
+    }
+  };
+  int64_t b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    pair(b, std::integral_constant<int, 0>());
+    pair(b + 2, std::integral_constant<int, 1>());
+  }
+  if (b + 2 <= nb) {
+    pair(b, std::integral_constant<int, 0>());
+    b += 2;
+  }
+  VF tail[R];
+  for (int r = 0; r < R; ++r) tail[r] = hn::Zero(DF());
+  if (b < nb) {  // odd block count: the last block on 256 bits
+    const uint8_t* bp = row + b * kBytes;
+    V8 codes;
+    if constexpr (kType == DType::Q8_0) {
+      codes = hn::Xor(hn::LoadU(D8(), bp + 2), hn::Set(D8(), 0x80));
+    } else {
+      codes = nibbles_32(bp + (kType == DType::Q5_0 ? 6 : 2));
+      if constexpr (kType == DType::Q5_0)
+        codes = hn::Or(codes, hn::IfThenElseZero(hn::LoadMaskBits(D8(), bp + 2), hn::Set(D8(), 0x10)));
+    }
+    const float ws = f16_at(bp);
+    for (int r = 0; r < R; ++r) {
+      const VI dot = dot_acc(hn::LoadU(DI(), x.bias[r] + 8 * b), codes, xload(x.q[r] + 32 * b));
+      tail[r] = hn::Mul(hn::ConvertTo(DF(), dot), hn::Set(DF(), ws * x.d[r][b]));
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    const __m512 a = _mm512_add_ps(acc[r][0], acc[r][1]);
+    out[r] = hn::Add(tail[r], VF{_mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1))});
+  }
+}
+
 // Q4_K / Q5_K with 512-bit vectors: one vpdpbusd covers the two 32-value groups that share a byte of
 // packed nibbles (lanes 0-7: low nibbles, group 2c; lanes 8-15: high nibbles, group 2c + 1; their
 // activations are the 64 consecutive bytes of groups 2c, 2c + 1), halving the instruction count.
@@ -404,6 +494,16 @@ HWY_INLINE void row_qk45_512(const Rows<R>& x, const uint8_t* row, int64_t nb, V
   }
 }
 #endif
+
+template <int R, DType kType>
+HWY_INLINE void row_x0_best(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
+#if HWY_TARGET == HWY_AVX3_DL
+  row_x0_512<R, kType>(x, row, nb, out);
+#else
+  if constexpr (kType == DType::Q8_0) row_q8_0<R>(x, row, nb, out);
+  else row_qx_0<R, kType == DType::Q5_0>(x, row, nb, out);
+#endif
+}
 
 template <int R, bool kFive>
 HWY_INLINE void row_qk45_best(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
@@ -556,14 +656,14 @@ HWY_NOINLINE void rows_typed(DType t, const Rows<R>& x, const QMatrix& w, int64_
   const int64_t nb32 = w.n_in / 32, nb256 = w.n_in / 256;
   switch (t) {
     case DType::Q8_0:
-      rows_loop<R>([&](const uint8_t* row, VF* out) HWY_ATTR HWY_INLINE_LAMBDA { row_q8_0<R>(x, row, nb32, out); }, w, o0, o1, y, ldy);
+      rows_loop<R>([&](const uint8_t* row, VF* out) HWY_ATTR HWY_INLINE_LAMBDA { row_x0_best<R, DType::Q8_0>(x, row, nb32, out); }, w, o0, o1, y, ldy);
       break;
     case DType::Q4_0:
-      rows_loop<R>([&](const uint8_t* row, VF* out) HWY_ATTR HWY_INLINE_LAMBDA { row_qx_0<R, false>(x, row, nb32, out); }, w, o0, o1,
+      rows_loop<R>([&](const uint8_t* row, VF* out) HWY_ATTR HWY_INLINE_LAMBDA { row_x0_best<R, DType::Q4_0>(x, row, nb32, out); }, w, o0, o1,
                    y, ldy);
       break;
     case DType::Q5_0:
-      rows_loop<R>([&](const uint8_t* row, VF* out) HWY_ATTR HWY_INLINE_LAMBDA { row_qx_0<R, true>(x, row, nb32, out); }, w, o0, o1, y,
+      rows_loop<R>([&](const uint8_t* row, VF* out) HWY_ATTR HWY_INLINE_LAMBDA { row_x0_best<R, DType::Q5_0>(x, row, nb32, out); }, w, o0, o1, y,
                    ldy);
       break;
     case DType::Q4_K:
