@@ -182,6 +182,16 @@ TEST(QuantDot, MatmulInt8Paths) {
       matmul(x, rows, qw.w, a.data());
       matmul_rows(x, rows, qw.w, 5, 33, b.data());
       matmul_rows(x, rows, qw.w, 5, 33, c.data(), &xq, 2);
+      // The local quantisation memo must key on the shape too: same floats seen as one longer row.
+      if (rows == 4 && n_in % 64 == 0) {
+        QuantWeight wide(dt, 3, 2 * n_in, 43);
+        std::vector<float> yw(size_t(2 * 3), NAN), yref(size_t(2 * 3));
+        matmul_rows(x, 2, wide.w, 0, 3, yw.data());
+        ActQ8 xq2;
+        quantize_act_q8(x, 2 * n_in, 2, 2 * n_in, &xq2);
+        simd::quant_gemv_q8_ref(xq2, 0, 2, {dt, wide.w.data, wide.w.row_bytes, 2 * n_in}, 0, 3, yref.data(), 3);
+        for (size_t i = 0; i < yw.size(); ++i) EXPECT_NEAR(yw[i], yref[i], 1e-5f * (1 + std::fabs(yref[i])));
+      }
       for (int64_t t = 0; t < rows; ++t)
         for (int64_t o = 0; o < n_out; ++o) {
           const size_t i = size_t(t * n_out + o);

@@ -84,7 +84,8 @@ static void matmul_rows_quant(const float* x, int64_t n_rows, const Weight& w, i
       };
       thread_local Memo memo;
       const size_t n = size_t(n_rows * w.n_in);
-      if (memo.x.size() != n || std::memcmp(memo.x.data(), x, n * sizeof(float)) != 0) {
+      if (memo.q.n_rows != n_rows || memo.q.n_in != w.n_in || memo.x.size() != n ||
+          std::memcmp(memo.x.data(), x, n * sizeof(float)) != 0) {
         memo.x.assign(x, x + n);
         quantize_act_q8(x, w.n_in, n_rows, w.n_in, &memo.q);
       }
