@@ -6,8 +6,8 @@
 // uses one scale per 256, we keep one per 32, which is at least as accurate).
 //
 // Compiled per instruction set by Highway; on AVX-512 VNNI CPUs (Highway's AVX3_DL target) the
-// integer dot is vpdpbusd, elsewhere with 256-bit vectors it is i16 multiply-adds (exact), and on
-// 128-bit-only targets the scalar reference runs.
+// integer dot is vpdpbusd on 512-bit vectors, elsewhere with 256-bit vectors it is i16 multiply-adds
+// (exact), and on 128-bit-only targets the scalar reference runs.
 #pragma once
 #include <cstdint>
 

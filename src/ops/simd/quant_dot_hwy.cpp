@@ -8,6 +8,11 @@
 // lanes are converted to f32 and multiplied-added with the per-lane scale (weight scale · d_x): one
 // scale for the 32 lanes of Q8_0 / Q4_0 / Q5_0 / Q4_K / Q5_K groups, two (lanes 0-3 / 4-7) for
 // Q6_K's 16-value sub-blocks. K-quant mins: Σ dmin · m · (d_x · s), 8 lanes per super-block.
+//
+// That is the portable 256-bit form (AVX2 / AVX3: the dot as i16 multiply-adds). On AVX-512 VNNI
+// (Highway's AVX3_DL target) every format has a 512-bit variant (the *_512 functions) that puts two
+// 32-value groups in one vector: the same arithmetic with half the instructions, which is what the
+// 256-bit kernels were bound by. Targets narrower than 256 bits run the scalar reference.
 #define HWY_WANT_AVX3_DL  // the AVX-512 VNNI target (Highway 1.0.3 compiles it only on request)
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/simd/quant_dot_hwy.cpp"
