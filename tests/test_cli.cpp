@@ -34,6 +34,29 @@ TEST(Cli, LogitsWithPrefillSplitMatchesGolden) {
   EXPECT_LT(mx, 1e-4);
 }
 
+// `--exact` on a block-format GGUF: decode positions reproduce the golden (exact f32 path) to 1e-4; the
+// default int8-activation decode is close but not that close.
+TEST(Cli, LogitsExactFlagOnGguf) {
+  const std::string dir = testdata("gguf/minimax_m2/q8_0");
+  auto g = test::read_json(dir + "/golden.json");
+  auto ids = test::ids_of(g["prompt_ids"]);
+  ids.resize(12);
+  auto max_diff = [&](const std::string& extra) {
+    auto [rc, out] = run_cmd(cli() + " logits --model " + dir + "/model.gguf --ids " + join(ids) + " --prefill 4" + extra);
+    EXPECT_EQ(rc, 0);
+    auto logits = nlohmann::json::parse(out)["logits"];
+    double mx = 0;
+    for (size_t t = 0; t < ids.size(); ++t)
+      for (size_t v = 0; v < logits[t].size(); ++v)
+        mx = std::max(mx, std::fabs(logits[t][v].get<double>() - g["prefill"]["logits"][t][v].get<double>()));
+    return mx;
+  };
+  EXPECT_LT(max_diff(" --exact"), 1e-4);
+  const double int8 = max_diff("");
+  EXPECT_GT(int8, 1e-4);
+  EXPECT_LT(int8, 6.5);
+}
+
 TEST(Cli, GenerateGreedyJson) {
   auto g = test::read_json(testdata("minimax_text01_tiny/golden.json"));
   auto [rc, out] = run_cmd(cli() + " generate --model " + testdata("minimax_text01_tiny/model_f32") + " --ids " +

@@ -22,6 +22,13 @@
 namespace mm {
 namespace {
 
+// These tests check the exact path (weights dequantised to f32, f32 arithmetic), not the int8-activation
+// default (tests/test_quant_int8.cpp covers that one).
+[[maybe_unused]] const bool kExactMath = [] {
+  set_quant_math(QuantMath::Exact);
+  return true;
+}();
+
 constexpr DType kFormats[] = {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
 using test::random_vec;

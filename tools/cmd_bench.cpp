@@ -1,7 +1,7 @@
 // `minimax bench`: prefill / decode throughput against the machine's memory-bandwidth roofline.
 //
 //   minimax bench --membw [--threads N]            measured streaming-read bandwidth only
-//   minimax bench --model PATH [-p 512] [-n 128] [--depth D] [--threads N] [--reps R] [--json]
+//   minimax bench --model PATH [-p 512] [-n 128] [--depth D] [--threads N] [--reps R] [--json] [--exact]
 //
 // Decode is memory-bandwidth bound: every token reads the active weights once plus the sequence
 // memory (lightning states, KV rows). achieved GB/s = those bytes / seconds per token, and the ratio
@@ -25,6 +25,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "model/model.h"
+#include "ops/act_quant.h"
 #include "ops/simd/kernels.h"
 #include "tools/commands.h"
 
@@ -161,9 +162,10 @@ DecodeResult run_decode(Model& model, int64_t ctx, int64_t n, std::vector<float>
 }
 
 int run_bench(int argc, char** argv) {
-  Args args(argc, argv, {"json", "membw", "no-mmap"});
-  args.check_known({"model", "p", "n", "depth", "threads", "reps", "json", "membw", "no-mmap"});
+  Args args(argc, argv, {"json", "membw", "no-mmap", "exact"});
+  args.check_known({"model", "p", "n", "depth", "threads", "reps", "json", "membw", "no-mmap", "exact"});
   if (args.has("no-mmap")) set_load_mode(LoadMode::Load);
+  apply_quant_math_flag(args);
   set_global_threads(int(args.i64("threads", 0)));
   const int n_threads = global_pool().n_threads();
   const bool json = args.has("json");
@@ -214,6 +216,7 @@ int run_bench(int argc, char** argv) {
   j["model"] = path;
   j["threads"] = n_threads;
   j["isa"] = simd::target_name();
+  j["quant_math"] = quant_math() == QuantMath::Exact ? "exact" : "int8";
   j["p"] = n_prefill;
   j["n"] = n_decode;
   j["reps"] = reps;
@@ -244,7 +247,8 @@ int run_bench(int argc, char** argv) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
-  std::printf("model %s  threads %d  reps %lld  isa %s\n", path.c_str(), n_threads, (long long)reps, simd::target_name());
+  std::printf("model %s  threads %d  reps %lld  isa %s  block-format math %s\n", path.c_str(), n_threads,
+              (long long)reps, simd::target_name(), quant_math() == QuantMath::Exact ? "exact" : "int8");
   std::printf("active weights %.1f MB/token, total %.1f MB\n", model->active_weight_bytes() / 1e6,
               model->total_weight_bytes() / 1e6);
   std::printf("%-22s %12s %12s %12s\n", "test", "median", "min", "max");
@@ -268,7 +272,7 @@ int run_bench(int argc, char** argv) {
 
 const Register reg_bench{"bench",
                          "throughput vs roofline: --model PATH [-p 512] [-n 128] [--depth D] [--threads N] "
-                         "[--reps R] [--json] | --membw",
+                         "[--reps R] [--json] [--exact] | --membw",
                          run_bench};
 
 }  // namespace

@@ -82,9 +82,10 @@ nlohmann::json bench_level(Engine& eng, const std::vector<int32_t>& prompt, int 
 }
 
 int run_bench_serve(int argc, char** argv) {
-  Args args(argc, argv, {"json"});
-  args.check_known({"model", "concurrency", "tokens", "prompt-tokens", "threads", "ctx-size", "json"});
+  Args args(argc, argv, {"json", "exact"});
+  args.check_known({"model", "concurrency", "tokens", "prompt-tokens", "threads", "ctx-size", "json", "exact"});
   set_global_threads(int(args.i64("threads", 0)));
+  apply_quant_math_flag(args);
   std::vector<int64_t> levels = args.has("concurrency") ? args.i64_list("concurrency") : std::vector<int64_t>{1, 4, 16};
   const int64_t n_tokens = args.i64("tokens", 64);
   const int64_t n_prompt = args.i64("prompt-tokens", 32);
@@ -117,7 +118,7 @@ int run_bench_serve(int argc, char** argv) {
 
 const Register reg{"bench-serve",
                    "serving throughput with 1/4/16 concurrent streams: --model PATH [--concurrency 1,4,16] [--tokens 64] "
-                   "[--prompt-tokens 32] [--json]",
+                   "[--prompt-tokens 32] [--json] [--exact]",
                    run_bench_serve};
 
 }  // namespace

@@ -15,10 +15,11 @@ namespace mm::cli {
 namespace {
 
 int run_chat(int argc, char** argv) {
-  Args args(argc, argv);
+  Args args(argc, argv, {"exact"});
   args.check_known({"model", "tokenizer", "prompt", "system", "n", "temp", "seed", "top-k", "top-p", "min-p",
-                    "repeat-penalty", "threads", "ctx-size"});
+                    "repeat-penalty", "threads", "ctx-size", "exact"});
   set_global_threads(int(args.i64("threads", 0)));
+  apply_quant_math_flag(args);
   const std::string model_path = args.required("model");
   auto model = load_model(model_path);
   auto tok = load_tokenizer_for(model_path, args.str("tokenizer"));
@@ -101,7 +102,7 @@ int run_chat(int argc, char** argv) {
   return 0;
 }
 
-const Register reg{"chat", "chat with a model: --model DIR [--prompt TEXT] [--system TEXT] [-n N] [--temp T]", run_chat};
+const Register reg{"chat", "chat with a model: --model DIR [--prompt TEXT] [--system TEXT] [-n N] [--temp T] [--exact]", run_chat};
 
 }  // namespace
 

@@ -36,9 +36,10 @@ void print_float_row(std::string& out, const float* v, int64_t n) {
 }
 
 int run_logits(int argc, char** argv) {
-  Args args(argc, argv);
-  args.check_known({"model", "ids", "prefill", "threads", "chunks"});
+  Args args(argc, argv, {"exact"});
+  args.check_known({"model", "ids", "prefill", "threads", "chunks", "exact"});
   set_global_threads(int(args.i64("threads", 0)));
+  apply_quant_math_flag(args);
   auto ids = to_ids(args.i64_list("ids"));
   const int64_t n = int64_t(ids.size());
   int64_t n_prefill = args.i64("prefill", n);
@@ -103,10 +104,11 @@ int generate_text(const Args& args) {
 }
 
 int run_generate(int argc, char** argv) {
-  Args args(argc, argv, {"json", "stop-eos", "ignore-eos"});
+  Args args(argc, argv, {"json", "stop-eos", "ignore-eos", "exact"});
   args.check_known({"model", "ids", "prompt", "tokenizer", "n", "temp", "seed", "top-k", "top-p", "min-p",
-                    "repeat-penalty", "threads", "json", "stop-eos", "ignore-eos", "ctx-size"});
+                    "repeat-penalty", "threads", "json", "stop-eos", "ignore-eos", "ctx-size", "exact"});
   set_global_threads(int(args.i64("threads", 0)));
+  apply_quant_math_flag(args);
   if (args.has("prompt") == args.has("ids")) throw Error("give exactly one of --ids or --prompt");
   if (args.has("prompt")) return generate_text(args);
   auto ids = to_ids(args.i64_list("ids"));
@@ -142,8 +144,8 @@ int run_generate(int argc, char** argv) {
   return 0;
 }
 
-const Register reg_logits{"logits", "print logits for token ids: --model PATH --ids 1,2,3 [--prefill N]", run_logits};
-const Register reg_generate{"generate", "generate: --model PATH (--ids 1,2,3 | --prompt TEXT) -n 16 [--temp T] [--json]",
+const Register reg_logits{"logits", "print logits for token ids: --model PATH --ids 1,2,3 [--prefill N] [--exact]", run_logits};
+const Register reg_generate{"generate", "generate: --model PATH (--ids 1,2,3 | --prompt TEXT) -n 16 [--temp T] [--json] [--exact]",
                             run_generate};
 
 }  // namespace

@@ -21,10 +21,11 @@ namespace mm::cli {
 namespace {
 
 int run_serve(int argc, char** argv) {
-  Args args(argc, argv, {"no-mmap"});
+  Args args(argc, argv, {"no-mmap", "exact"});
   args.check_known({"model", "host", "port", "parallel", "ctx-size", "api-key", "threads", "tokenizer", "alias",
-                    "queue", "prefill-chunk", "no-mmap"});
+                    "queue", "prefill-chunk", "no-mmap", "exact"});
   if (args.has("no-mmap")) set_load_mode(LoadMode::Load);
+  apply_quant_math_flag(args);
   const std::string model_path = args.required("model");
   server::ServerOptions opts;
   opts.host = args.str("host", "127.0.0.1");
@@ -80,7 +81,7 @@ int run_serve(int argc, char** argv) {
 
 const Register reg_serve{"serve",
                          "HTTP server (OpenAI + Anthropic APIs): --model PATH [--host 127.0.0.1] [--port 8080] "
-                         "[--parallel N] [--ctx-size C] [--api-key KEY] [--threads N]",
+                         "[--parallel N] [--ctx-size C] [--api-key KEY] [--threads N] [--exact]",
                          run_serve};
 
 }  // namespace

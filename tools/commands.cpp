@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "ops/act_quant.h"
 
 namespace mm::cli {
 
@@ -83,6 +84,10 @@ std::vector<int64_t> Args::i64_list(const std::string& key) const {
 void Args::check_known(const std::vector<std::string>& known) const {
   for (const auto& [k, v] : values_)
     if (std::find(known.begin(), known.end(), k) == known.end()) throw Error("unknown option --" + k);
+}
+
+void apply_quant_math_flag(const Args& args) {
+  set_quant_math(args.has("exact") ? QuantMath::Exact : QuantMath::Int8);
 }
 
 }  // namespace mm::cli

@@ -43,4 +43,8 @@ class Args {
   std::map<std::string, std::string> values_;
 };
 
+// `--exact`: GGUF block-format weights take the exact f32 path (QuantMath::Exact) instead of the
+// default int8-activation decode. For every command that runs a model.
+void apply_quant_math_flag(const Args& args);
+
 }  // namespace mm::cli

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "ops/simd/quant_dot.h"
 
 namespace mm {
 
@@ -41,8 +42,7 @@ void quantize_act_q8(const float* x, int64_t ldx, int64_t n_rows, int64_t n_in, 
   out->q.resize(size_t(n_rows * n_in));
   out->d.resize(size_t(n_rows * nb));
   out->s.resize(size_t(n_rows * nb));
-  for (int64_t t = 0; t < n_rows; ++t)
-    quantize_act_q8_ref(x + t * ldx, n_in, out->q.data() + t * n_in, out->d.data() + t * nb, out->s.data() + t * nb);
+  simd::quantize_act_q8_rows(x, ldx, n_rows, n_in, out->q.data(), out->d.data(), out->s.data());
 }
 
 }  // namespace mm

@@ -5,9 +5,11 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "ops/act_quant.h"
 #include "ops/quant.h"
 #include "ops/simd/bf16_gemm.h"
 #include "ops/simd/kernels.h"
+#include "ops/simd/quant_dot.h"
 #include "ops/simd/quant_gemm.h"
 #include "ops/simd/quant_kernels.h"
 
@@ -65,22 +67,38 @@ bool matmul_int8_prefill(const Weight& w, int64_t n_rows) {
          simd::quant_gemm_fast();
 }
 
-// GGUF block formats. Decode (1..4 x rows): stream each weight row once, blocks dequantised in
-// registers and FMA'd against the activations. More rows, QuantMath::Int8 on a VNNI CPU: activations
-// quantised to int8 (blocks of 32) and an integer GEMM against the weights' codes (quant_gemm.h).
-// More rows otherwise (Exact): dequantise a panel of weight rows to f32 once (SIMD) and run the f32
-// GEMM on it, which reuses the panel across all x rows (exact f32 dequantisation + f32 arithmetic).
-static void matmul_rows_quant(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y) {
+static bool int8_decode(const Weight& w, int64_t n_rows) {
+  return n_rows <= 4 && quant_math() == QuantMath::Int8 && !w.scale && simd::quant_supported(w.dtype);
+}
+
+// GGUF block formats. Under QuantMath::Int8 (the default) x is quantised to int8 blocks of 32 and
+// multiplied against the weights' integer codes, llama.cpp's arithmetic: decode (1..4 x rows) streams
+// each weight row once (simd::quant_gemv_q8); more rows on a VNNI CPU use the integer GEMM
+// (quant_gemm.h). Under Exact the blocks are dequantised exactly: decode in registers, FMA'd in f32
+// against x (simd::quant_gemv); more rows dequantise a panel of weight rows to f32 once (SIMD) and run
+// the f32 GEMM on it, which reuses the panel across all x rows.
+static void matmul_rows_quant(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y,
+                              const ActQ8* xq, int64_t xq_row0) {
   const simd::QMatrix q{w.dtype, w.data, w.row_bytes, w.n_in};
+  if (int8_decode(w, n_rows)) {
+    if (!xq) {  // callers that split a product themselves (MoE decode) quantise once and pass xq
+      thread_local ActQ8 x_local;
+      quantize_act_q8(x, w.n_in, n_rows, w.n_in, &x_local);
+      xq = &x_local;
+      xq_row0 = 0;
+    }
+    simd::quant_gemv_q8(*xq, xq_row0, n_rows, q, o0, o1, y, w.n_out);
+    return;
+  }
   if (n_rows <= 4) {
     simd::quant_gemv(x, w.n_in, n_rows, q, o0, o1, y, w.n_out);
     return;
   }
   if (matmul_int8_prefill(w, n_rows)) {
-    thread_local ActQ8 xq;
-    quantize_act_q8(x, w.n_in, n_rows, w.n_in, &xq);
+    thread_local ActQ8 x_local;
+    quantize_act_q8(x, w.n_in, n_rows, w.n_in, &x_local);
     simd::QGemmAct a;
-    simd::quant_gemm_prepare(w.dtype, xq, &a);
+    simd::quant_gemm_prepare(w.dtype, x_local, &a);
     simd::quant_gemm(q, a, o0, o1, y, w.n_out);
     return;
   }
@@ -97,13 +115,18 @@ static void matmul_rows_quant(const float* x, int64_t n_rows, const Weight& w, i
 }
 
 void matmul_rows(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y) {
+  matmul_rows(x, n_rows, w, o0, o1, y, nullptr, 0);
+}
+
+void matmul_rows(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y,
+                 const ActQ8* xq, int64_t xq_row0) {
   simd::GemmB b;
   if (to_gemm_b(w, &b)) {
     simd::gemm_nt(x, w.n_in, n_rows, b, o0, o1, y, w.n_out, false);
     return;
   }
   if (!w.scale && simd::quant_supported(w.dtype)) {
-    matmul_rows_quant(x, n_rows, w, o0, o1, y);
+    matmul_rows_quant(x, n_rows, w, o0, o1, y, xq, xq_row0);
     return;
   }
   constexpr int64_t kRows = 16;
@@ -196,9 +219,18 @@ void matmul(const float* x, int64_t n_rows, const Weight& w, float* y) {
   // across threads, so each thread streams a disjoint slice of the weight once per block of x rows.
   const int64_t kGroup = n_rows >= 16 ? 64 : 16;
   const int64_t n_groups = (w.n_out + kGroup - 1) / kGroup;
+  // Int8 decode: quantise x once here, not once per row group.
+  const ActQ8* xq = nullptr;
+  thread_local ActQ8 xq_buf;
+  if (int8_decode(w, n_rows)) {
+    quantize_act_q8(x, w.n_in, n_rows, w.n_in, &xq_buf);
+    xq = &xq_buf;
+  }
   global_pool().parallel_for(
       n_groups,
-      [&](int64_t b, int64_t e, int) { matmul_rows(x, n_rows, w, b * kGroup, std::min(w.n_out, e * kGroup), y); },
+      [&](int64_t b, int64_t e, int) {
+        matmul_rows(x, n_rows, w, b * kGroup, std::min(w.n_out, e * kGroup), y, xq, 0);
+      },
       1);
 }
 

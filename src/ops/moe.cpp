@@ -176,22 +176,29 @@ void moe_forward(const float* x, int64_t n_tokens, int64_t hidden, const MoeLaye
     constexpr int64_t kGroup = 32;
     const int64_t gu_groups = (inter + kGroup - 1) / kGroup, dn_groups = (hidden + kGroup - 1) / kGroup;
     const int64_t n_act = int64_t(active.size());
+    // Int8 decode of block-format experts: quantise the activations once for all row groups.
+    const bool q8 = quant_math() == QuantMath::Int8 && dtype_is_block_quant(w.w1[size_t(active[0])].dtype);
+    ActQ8 xq;
+    if (q8) quantize_act_q8(xe.data(), hidden, total, hidden, &xq);
     global_pool().parallel_for(n_act * 2 * gu_groups, [&](int64_t b, int64_t e_, int) {
       for (int64_t task = b; task < e_; ++task) {
         const int64_t a = task / (2 * gu_groups), which = (task / gu_groups) % 2, grp = task % gu_groups;
         const int64_t e = active[size_t(a)], n = int64_t(routed[size_t(e)].size());
         const Weight& wt = which == 0 ? w.w1[size_t(e)] : w.w3[size_t(e)];
         float* dst = (which == 0 ? g.data() : u.data()) + row0[size_t(a)] * inter;
-        matmul_rows(xe.data() + row0[size_t(a)] * hidden, n, wt, grp * kGroup, std::min(inter, (grp + 1) * kGroup), dst);
+        matmul_rows(xe.data() + row0[size_t(a)] * hidden, n, wt, grp * kGroup, std::min(inter, (grp + 1) * kGroup), dst,
+                    q8 ? &xq : nullptr, row0[size_t(a)]);
       }
     });
     swiglu_inplace(g.data(), u.data(), total * inter);
+    if (q8) quantize_act_q8(g.data(), inter, total, inter, &xq);
     global_pool().parallel_for(n_act * dn_groups, [&](int64_t b, int64_t e_, int) {
       for (int64_t task = b; task < e_; ++task) {
         const int64_t a = task / dn_groups, grp = task % dn_groups;
         const int64_t e = active[size_t(a)], n = int64_t(routed[size_t(e)].size());
         matmul_rows(g.data() + row0[size_t(a)] * inter, n, w.w2[size_t(e)], grp * kGroup,
-                    std::min(hidden, (grp + 1) * kGroup), y.data() + row0[size_t(a)] * hidden);
+                    std::min(hidden, (grp + 1) * kGroup), y.data() + row0[size_t(a)] * hidden,
+                    q8 ? &xq : nullptr, row0[size_t(a)]);
       }
     });
   }
