@@ -5,10 +5,12 @@
 #include <exception>
 #include <string>
 
+#include "core/allocator.h"
 #include "core/error.h"
 #include "tools/commands.h"
 
 int main(int argc, char** argv) {
+  mm::tune_allocator_for_inference();
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     std::printf("usage: minimax <command> [options]\n\ncommands:\n");
     for (const auto& c : mm::cli::commands()) std::printf("  %-12s %s\n", c.name, c.help);
