@@ -1,5 +1,6 @@
 #include "core/thread_pool.h"
 
+#include <chrono>
 #include <fstream>
 #include <memory>
 #include <set>
@@ -16,11 +17,29 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lk(mu_);
-    stop_ = true;
+    stop_.store(true, std::memory_order_release);
   }
   cv_work_.notify_all();
   for (auto& t : workers_) t.join();
 }
+
+namespace {
+
+// Spins until done() or about kSpinNs have passed; true if done() became true.
+template <class F>
+bool spin_until(F done) {
+  constexpr int64_t kSpinNs = 50'000;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 1;; ++i) {
+    if (done()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    if ((i & 63) == 0 && std::chrono::steady_clock::now() - t0 > std::chrono::nanoseconds(kSpinNs)) return done();
+  }
+}
+
+}  // namespace
 
 static void chunk_range(int64_t n, int64_t chunks, int64_t i, int64_t* b, int64_t* e) {
   *b = n * i / chunks;
@@ -59,35 +78,42 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   job_chunks_ = std::min<int64_t>(max_chunks, int64_t(workers) * 4);
   job_workers_ = workers;
   next_chunk_.store(0, std::memory_order_relaxed);
-  done_chunks_ = 0;
-  ++generation_;
+  done_chunks_.store(0, std::memory_order_relaxed);
+  generation_.fetch_add(1, std::memory_order_release);
   lk.unlock();
-  cv_work_.notify_all();
+  cv_work_.notify_all();  // no system call when every worker is still spinning
   const int64_t mine = run_chunks(fn, 0);
-  lk.lock();
-  done_chunks_ += mine;
+  done_chunks_.fetch_add(mine, std::memory_order_acq_rel);
   // Workers that woke too late to find a chunk never registered, so only active ones are awaited.
-  cv_done_.wait(lk, [this] { return done_chunks_ == job_chunks_ && active_ == 0; });
+  auto finished = [this] {
+    return done_chunks_.load(std::memory_order_acquire) == job_chunks_ && active_.load(std::memory_order_acquire) == 0;
+  };
+  spin_until(finished);
+  lk.lock();
+  cv_done_.wait(lk, finished);
   job_ = nullptr;
   busy_ = false;
 }
 
 void ThreadPool::worker(int index) {
   uint64_t seen = 0;
-  std::unique_lock<std::mutex> lk(mu_);
+  auto woken = [&] { return stop_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen; };
   for (;;) {
-    cv_work_.wait(lk, [&] { return stop_ || generation_ != seen; });
+    spin_until(woken);
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_work_.wait(lk, woken);  // returns at once when the spin saw the new job
     if (stop_) return;
-    seen = generation_;
+    seen = generation_.load(std::memory_order_relaxed);
     if (!job_ || index >= job_workers_) continue;
     auto* fn = job_;
-    ++active_;
+    active_.fetch_add(1, std::memory_order_relaxed);
     lk.unlock();
     const int64_t ran = run_chunks(*fn, index);
     lk.lock();
-    --active_;
-    done_chunks_ += ran;
-    if (done_chunks_ == job_chunks_ && active_ == 0) cv_done_.notify_one();
+    done_chunks_.fetch_add(ran, std::memory_order_release);
+    active_.fetch_sub(1, std::memory_order_release);
+    if (done_chunks_.load(std::memory_order_relaxed) == job_chunks_ && active_.load(std::memory_order_relaxed) == 0)
+      cv_done_.notify_one();
   }
 }
 
