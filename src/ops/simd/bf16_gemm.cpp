@@ -17,6 +17,8 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define MM_BF16_X86 1
 #include <immintrin.h>
+
+#include "ops/simd/transpose_x86.h"
 #define MM_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma,f16c")))
 #else
 #define MM_BF16_X86 0
@@ -73,19 +75,8 @@ MM_BF16_TARGET void pack_panel(const GemmB& w, int64_t o, int64_t n, uint16_t* r
       __m256i r[8];
       for (int i = 0; i < 8; ++i)
         r[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + (8 * rg + i) * row_bytes + 4 * p0));
-      const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-      const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
-      const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
-      const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
-      const __m256i v0 = _mm256_unpacklo_epi64(t0, t2), v1 = _mm256_unpackhi_epi64(t0, t2);
-      const __m256i v2 = _mm256_unpacklo_epi64(t1, t3), v3 = _mm256_unpackhi_epi64(t1, t3);
-      const __m256i v4 = _mm256_unpacklo_epi64(t4, t6), v5 = _mm256_unpackhi_epi64(t4, t6);
-      const __m256i v6 = _mm256_unpacklo_epi64(t5, t7), v7 = _mm256_unpackhi_epi64(t5, t7);
-      const __m256i col[8] = {
-          _mm256_permute2x128_si256(v0, v4, 0x20), _mm256_permute2x128_si256(v1, v5, 0x20),
-          _mm256_permute2x128_si256(v2, v6, 0x20), _mm256_permute2x128_si256(v3, v7, 0x20),
-          _mm256_permute2x128_si256(v0, v4, 0x31), _mm256_permute2x128_si256(v1, v5, 0x31),
-          _mm256_permute2x128_si256(v2, v6, 0x31), _mm256_permute2x128_si256(v3, v7, 0x31)};
+      __m256i col[8];
+      transpose_8x8_epi32(r, col);
       for (int g = 0; g < 8; ++g)
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + (p0 + g) * 4 * kRows + 32 * rg), col[g]);
     }

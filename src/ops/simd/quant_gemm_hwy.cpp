@@ -25,6 +25,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "ops/simd/transpose_x86.h"
 #include "ops/simd/quant_gemm.h"
 
 // ---- format table and packed layout (compiled once) ----------------------------------------------
@@ -263,20 +264,8 @@ void pack_tile(const QMatrix& w, const qg::Format& f, int64_t o, int64_t n, uint
       __m256i r[8];
       for (int i = 0; i < 8; ++i)
         r[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + (8 * half + i) * n_in + 32 * c));
-      const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-      const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
-      const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
-      const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
-      // v[g]: dwords g (low 128) and g + 4 (high 128) of rows 0..3 (v[g]) and 4..7 (v[g + 4])
-      const __m256i v0 = _mm256_unpacklo_epi64(t0, t2), v1 = _mm256_unpackhi_epi64(t0, t2);
-      const __m256i v2 = _mm256_unpacklo_epi64(t1, t3), v3 = _mm256_unpackhi_epi64(t1, t3);
-      const __m256i v4 = _mm256_unpacklo_epi64(t4, t6), v5 = _mm256_unpackhi_epi64(t4, t6);
-      const __m256i v6 = _mm256_unpacklo_epi64(t5, t7), v7 = _mm256_unpackhi_epi64(t5, t7);
-      const __m256i col[8] = {
-          _mm256_permute2x128_si256(v0, v4, 0x20), _mm256_permute2x128_si256(v1, v5, 0x20),
-          _mm256_permute2x128_si256(v2, v6, 0x20), _mm256_permute2x128_si256(v3, v7, 0x20),
-          _mm256_permute2x128_si256(v0, v4, 0x31), _mm256_permute2x128_si256(v1, v5, 0x31),
-          _mm256_permute2x128_si256(v2, v6, 0x31), _mm256_permute2x128_si256(v3, v7, 0x31)};
+      __m256i col[8];
+      transpose_8x8_epi32(r, col);
       for (int g = 0; g < 8; ++g) {
         const int64_t k = 32 * c + 4 * g;  // ks is 32 or 16: shifts, not divisions
         const int sh = f.ks == 32 ? 5 : 4;
