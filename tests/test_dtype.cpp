@@ -22,7 +22,9 @@ TEST(Dtype, F16ToF32AllPatterns) {
     const double want = sign * (e ? std::ldexp(1024.0 + m, e - 25) : std::ldexp(double(m), -24));
     ASSERT_EQ(got, float(want)) << h;
     ASSERT_EQ(std::signbit(got), bool(h & 0x8000)) << h;
-    if (e < 31) ASSERT_EQ(f32_to_f16(got), uint16_t(h)) << h;  // and back
+    if (e < 31) {
+      ASSERT_EQ(f32_to_f16(got), uint16_t(h)) << h;  // and back
+    }
   }
 }
 

@@ -25,7 +25,7 @@ Args::Args(int argc, char** argv, std::vector<std::string> flags) {
       continue;
     }
     if (std::find(flags.begin(), flags.end(), key) != flags.end()) {
-      values_[key] = "1";
+      values_[key] = std::string(1, '1');  // (assigning "1" trips a GCC 12 -Wstringop-overflow false positive)
       continue;
     }
     if (i + 1 >= argc) throw Error("option --" + key + " needs a value");
