@@ -391,8 +391,8 @@ HWY_INLINE void row_x0_512(const Rows<R>& x, const uint8_t* row, int64_t nb, VF*
     std::memcpy(&h[1], bp + kBytes, 2);
     uint32_t hh = uint32_t(h[0]) | (uint32_t(h[1]) << 16);
     const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128(int(hh)));  // the two blocks' scales
-    for (int r = 0; r < R; ++r) {
-      const __m128 s2 = _mm_mul_ps(dw, _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(x.d[r] + b))));
+    for (int r = 0; r < R; ++r) {  // the two activation scales: an unaligned 8-byte load
+      const __m128 s2 = _mm_mul_ps(dw, _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i_u*>(x.d[r] + b))));
       const __m512i dot = dot_acc512(_mm512_loadu_si512(x.bias[r] + 8 * b), codes, x.q[r] + 32 * b);
       constexpr int c = decltype(chain)::value;
       acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(s2)),
