@@ -204,7 +204,9 @@ TEST(GgufTokenizer, SharedGgufFilesCarryAUsableTokenizer) {
     const std::string text = "Hello world, 2024 tokens; 中文 ✓ don't stop.\n\n  x";
     EXPECT_EQ(tok->decode(tok->encode(text)), text) << arch;
     for (const std::string special : {"[e~[", "]~b]"})
-      if (auto id = tok->token_to_id(special)) EXPECT_EQ(tok->encode(special), std::vector<int32_t>{*id}) << arch;
+      if (auto id = tok->token_to_id(special)) {
+        EXPECT_EQ(tok->encode(special), std::vector<int32_t>{*id}) << arch;
+      }
   }
 }
 
