@@ -140,6 +140,27 @@ TEST(OpsKernels, SimdHelpers) {
   }
 }
 
+// The attention-decode value sum against its plain loop on odd sizes (groups not a multiple of 4,
+// widths not a multiple of any vector, strided rows), every Highway target.
+TEST(OpsKernels, WeightedRowSumMatchesReference) {
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(hwy::TargetName(target));
+    for (int64_t groups : {1, 3, 4, 6, 9})
+      for (int64_t n : {1, 7, 16, 33, 128})
+        for (int64_t keys : {1, 5, 64}) {
+          const int64_t ldp = keys + 3, ldv = n + 5;
+          auto p = random_vec(size_t(groups * ldp), uint32_t(groups + n), 0.0f, 1.0f);
+          auto v = random_vec(size_t(keys * ldv), uint32_t(keys + n));
+          auto acc = random_vec(size_t(groups * n), 7), ref = acc;
+          simd::weighted_row_sum(p.data(), ldp, groups, v.data(), ldv, keys, acc.data(), n);
+          simd::weighted_row_sum_ref(p.data(), ldp, groups, v.data(), ldv, keys, ref.data(), n);
+          for (size_t i = 0; i < acc.size(); ++i) ASSERT_NEAR(acc[i], ref[i], 1e-5f * (1 + keys)) << groups << " " << n << " " << keys;
+        }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
 struct LightningCase {
   int64_t d, n, block;
 };

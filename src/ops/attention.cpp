@@ -110,10 +110,11 @@ void attention_causal(const AttentionArgs& a) {
       std::fill(acc.begin(), acc.end(), 0.0f);
       for (int64_t j0 = 0; j0 < n_keys; j0 += kTile) {
         const int64_t nt = std::min(kTile, n_keys - j0);
-        for (int64_t j = 0; j < nt; ++j) {
-          const float* k = a.k + (j0 + j) * kv_stride + kvh * hd;
-          for (int64_t g = 0; g < group; ++g) sc[size_t(g * kTile + j)] = simd::dot(q0 + g * hd, k, hd) * a.scale;
-        }
+        // sc[g, j] = scale · q_g · k_j: the tile's key rows streamed once for the whole group.
+        const simd::GemmB keys{simd::BKind::F32, reinterpret_cast<const uint8_t*>(a.k + j0 * kv_stride + kvh * hd),
+                               size_t(kv_stride) * sizeof(float), hd};
+        simd::gemm_nt(q0, hd, group, keys, 0, nt, sc.data(), kTile, false);
+        for (int64_t g = 0; g < group; ++g) simd::scale(a.scale, sc.data() + g * kTile, nt);
         for (int64_t g = 0; g < group; ++g) {
           float* sg = sc.data() + g * kTile;
           const float tile_max = *std::max_element(sg, sg + nt);
@@ -128,10 +129,7 @@ void attention_causal(const AttentionArgs& a) {
             l[size_t(g)] += sg[j];
           }
         }
-        for (int64_t j = 0; j < nt; ++j) {
-          const float* v = a.v + (j0 + j) * kv_stride + kvh * hd;
-          for (int64_t g = 0; g < group; ++g) simd::axpy(sc[size_t(g * kTile + j)], v, acc.data() + g * hd, hd);
-        }
+        simd::weighted_row_sum(sc.data(), kTile, group, a.v + j0 * kv_stride + kvh * hd, kv_stride, nt, acc.data(), hd);
       }
       for (int64_t g = 0; g < group; ++g) {
         float* o = a.out + i * q_stride + (kvh * group + g) * hd;

@@ -34,6 +34,12 @@ float dot(const float* a, const float* b, int64_t n);
 void axpy(float a, const float* x, float* y, int64_t n);
 // y *= a
 void scale(float a, float* y, int64_t n);
+// acc[g * n + c] += Σ_j p[g * ldp + j] · v[j * ldv + c] for g < n_groups, j < n_keys, c < n (attention
+// decode: each value row read once for all query heads of its group). _ref: the plain loop.
+void weighted_row_sum(const float* p, int64_t ldp, int64_t n_groups, const float* v, int64_t ldv, int64_t n_keys,
+                      float* acc, int64_t n);
+void weighted_row_sum_ref(const float* p, int64_t ldp, int64_t n_groups, const float* v, int64_t ldv, int64_t n_keys,
+                          float* acc, int64_t n);
 // One row of a lightning state update: s = decay * s + k * v, then o += q * s (s, v, o: n floats).
 void decay_rank1_row(float* s, float decay, float k, const float* v, float q, float* o, int64_t n);
 // Streaming sum of n floats (the memory-bandwidth probe of `minimax bench --membw`).

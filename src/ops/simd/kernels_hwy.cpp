@@ -382,6 +382,33 @@ void axpy_impl(float a, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+// acc[g * n + c] += Σ_j p[g * ldp + j] · v[j * ldv + c]: each v row is loaded once per vector of c
+// for up to 4 groups' accumulators (attention decode: probabilities times values).
+void weighted_row_sum_impl(const float* p, int64_t ldp, int64_t n_groups, const float* v, int64_t ldv, int64_t n_keys,
+                           float* acc, int64_t n) {
+  const DF d;
+  const int64_t N = int64_t(hn::Lanes(d));
+  for (int64_t g0 = 0; g0 < n_groups; g0 += 4) {
+    const int64_t ng = std::min<int64_t>(4, n_groups - g0);
+    int64_t c = 0;
+    for (; c + N <= n; c += N) {
+      VF a[4];
+      for (int64_t g = 0; g < ng; ++g) a[g] = hn::LoadU(d, acc + (g0 + g) * n + c);
+      for (int64_t j = 0; j < n_keys; ++j) {
+        const VF vv = hn::LoadU(d, v + j * ldv + c);
+        for (int64_t g = 0; g < ng; ++g) a[g] = hn::MulAdd(hn::Set(d, p[(g0 + g) * ldp + j]), vv, a[g]);
+      }
+      for (int64_t g = 0; g < ng; ++g) hn::StoreU(a[g], d, acc + (g0 + g) * n + c);
+    }
+    for (; c < n; ++c)
+      for (int64_t g = 0; g < ng; ++g) {
+        float s = acc[(g0 + g) * n + c];
+        for (int64_t j = 0; j < n_keys; ++j) s += p[(g0 + g) * ldp + j] * v[j * ldv + c];
+        acc[(g0 + g) * n + c] = s;
+      }
+  }
+}
+
 void scale_impl(float a, float* y, int64_t n) {
   const DF d;
   const int64_t N = int64_t(hn::Lanes(d));
@@ -467,6 +494,7 @@ HWY_EXPORT(lanes_impl);
 HWY_EXPORT(dot_impl);
 HWY_EXPORT(axpy_impl);
 HWY_EXPORT(scale_impl);
+HWY_EXPORT(weighted_row_sum_impl);
 HWY_EXPORT(sum_impl);
 HWY_EXPORT(decay_rank1_row_impl);
 HWY_EXPORT(target_name_impl);
@@ -489,6 +517,16 @@ bool gemm_scale_supported(const GemmB& b) {
 float dot(const float* a, const float* b, int64_t n) { return HWY_DYNAMIC_DISPATCH(dot_impl)(a, b, n); }
 void axpy(float a, const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(axpy_impl)(a, x, y, n); }
 void scale(float a, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(scale_impl)(a, y, n); }
+void weighted_row_sum(const float* p, int64_t ldp, int64_t n_groups, const float* v, int64_t ldv, int64_t n_keys,
+                      float* acc, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(weighted_row_sum_impl)(p, ldp, n_groups, v, ldv, n_keys, acc, n);
+}
+void weighted_row_sum_ref(const float* p, int64_t ldp, int64_t n_groups, const float* v, int64_t ldv, int64_t n_keys,
+                          float* acc, int64_t n) {
+  for (int64_t g = 0; g < n_groups; ++g)
+    for (int64_t j = 0; j < n_keys; ++j)
+      for (int64_t c = 0; c < n; ++c) acc[g * n + c] += p[g * ldp + j] * v[j * ldv + c];
+}
 void decay_rank1_row(float* s, float decay, float k, const float* v, float q, float* o, int64_t n) {
   HWY_DYNAMIC_DISPATCH(decay_rank1_row_impl)(s, decay, k, v, q, o, n);
 }
