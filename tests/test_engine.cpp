@@ -117,7 +117,10 @@ TEST(Engine, SeededSamplingIsReproducibleAndBatchIndependent) {
 
 TEST(Engine, StreamingEventsConcatenateToTheWhole) {
   auto eng = make_engine({});
-  auto h = eng->submit(greedy("The quick brown fox", 30));
+  // Long enough (~tens of ms on the tiny model) that a consumer waiting in next() sees the output in
+  // several events even when it loses its core for a while (30 tokens were sometimes one merged event).
+  constexpr size_t kTokens = 400;
+  auto h = eng->submit(greedy("The quick brown fox", int64_t(kTokens)));
   std::string text;
   std::vector<int32_t> toks;
   int n_events = 0;
@@ -130,7 +133,7 @@ TEST(Engine, StreamingEventsConcatenateToTheWhole) {
     if (ev->done) break;
   }
   EXPECT_GT(n_events, 1);
-  EXPECT_EQ(toks.size(), 30u);
+  EXPECT_EQ(toks.size(), kTokens);
   EXPECT_EQ(text, tok().decode(toks));
 }
 
