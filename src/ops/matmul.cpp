@@ -62,6 +62,8 @@ bool to_gemm_b(const Weight& w, simd::GemmB* b) {
 
 }  // namespace
 
+simd::QMatrix quant_matrix(const Weight& w) { return {w.dtype, w.data, w.row_bytes, w.n_in}; }
+
 bool matmul_int8_prefill(const Weight& w, int64_t n_rows) {
   return n_rows > 4 && quant_math() == QuantMath::Int8 && !w.scale && simd::quant_supported(w.dtype) &&
          simd::quant_gemm_fast();
@@ -79,7 +81,7 @@ static bool int8_decode(const Weight& w, int64_t n_rows) {
 // the f32 GEMM on it, which reuses the panel across all x rows.
 static void matmul_rows_quant(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y,
                               const ActQ8* xq, int64_t xq_row0) {
-  const simd::QMatrix q{w.dtype, w.data, w.row_bytes, w.n_in};
+  const simd::QMatrix q = quant_matrix(w);
   if (int8_decode(w, n_rows)) {
     if (!xq) {  // callers that split a product themselves (MoE decode) quantise once and pass xq
       thread_local ActQ8 x_local;
@@ -177,7 +179,7 @@ void matmul_shared(const float* x, int64_t n_rows, std::initializer_list<MatmulO
           const size_t i = size_t(std::upper_bound(first_task.begin(), first_task.end(), task) - first_task.begin() - 1);
           const Weight& w = *q8[i].w;
           const int64_t o0 = (task - first_task[i]) * kGroup;
-          simd::quant_gemm({w.dtype, w.data, w.row_bytes, w.n_in}, prep[i], o0, std::min(w.n_out, o0 + kGroup),
+          simd::quant_gemm(quant_matrix(w), prep[i], o0, std::min(w.n_out, o0 + kGroup),
                            q8[i].y, w.n_out);
         }
       },
@@ -201,18 +203,8 @@ void matmul(const float* x, int64_t n_rows, const Weight& w, float* y) {
         1);
     return;
   }
-  if (matmul_int8_prefill(w, n_rows)) {
-    // Quantise the activations once for all row groups.
-    thread_local ActQ8 xq;
-    quantize_act_q8(x, w.n_in, n_rows, w.n_in, &xq);
-    simd::QGemmAct a;
-    simd::quant_gemm_prepare(w.dtype, xq, &a);
-    const simd::QMatrix q{w.dtype, w.data, w.row_bytes, w.n_in};
-    constexpr int64_t kGroup = 64;
-    global_pool().parallel_for(
-        (w.n_out + kGroup - 1) / kGroup,
-        [&](int64_t b, int64_t e, int) { simd::quant_gemm(q, a, b * kGroup, std::min(w.n_out, e * kGroup), y, w.n_out); },
-        1);
+  if (matmul_int8_prefill(w, n_rows)) {  // activations quantised once for all row groups
+    matmul_shared(x, n_rows, {{&w, y}});
     return;
   }
   // Split the output rows in groups (multiples of the kernels' 4-row tile and 32-row packed panel)

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <initializer_list>
 
+#include "ops/simd/quant_kernels.h"
 #include "ops/weight.h"
 
 namespace mm {
@@ -29,6 +30,8 @@ bool matmul_int8_prefill(const Weight& w, int64_t n_rows);
 // once, call per row group); xq == nullptr quantises x here. Other weights / modes ignore xq.
 void matmul_rows(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y,
                  const ActQ8* xq, int64_t xq_row0);
+// A block-format weight as the quantised kernels' row view.
+simd::QMatrix quant_matrix(const Weight& w);
 // Plain scalar reference of the same product (single thread, row dequantisation + dot products).
 void matmul_ref(const float* x, int64_t n_rows, const Weight& w, float* y);
 

@@ -16,8 +16,6 @@ namespace mm {
 
 namespace {
 
-simd::QMatrix qmatrix(const Weight& w) { return {w.dtype, w.data, w.row_bytes, w.n_in}; }
-
 // Prefill with the int8 GEMM (QuantMath::Int8, block-format experts): the tokens are quantised once and
 // their int8 rows gathered per expert (top-k copies of each token, identical to quantising the gathered
 // f32 rows, k times less work) for w1 and w3, g is quantised once for w2, and each phase is one parallel
@@ -68,7 +66,7 @@ void moe_experts_int8(const MoeLayerWeights& w, const std::vector<int64_t>& acti
       const int64_t r0 = row0[size_t(a)], n = count[size_t(a)];
       const simd::QGemmAct v = (which == 0 ? a1 : a3r).rows(r0, n);
       float* dst = (which == 0 ? g : u) + r0 * inter;
-      simd::quant_gemm(qmatrix(which == 0 ? w.w1[e] : w.w3[e]), v, grp * kGroup, std::min(inter, (grp + 1) * kGroup),
+      simd::quant_gemm(quant_matrix(which == 0 ? w.w1[e] : w.w3[e]), v, grp * kGroup, std::min(inter, (grp + 1) * kGroup),
                        dst, inter);
     }
   });
@@ -79,7 +77,7 @@ void moe_experts_int8(const MoeLayerWeights& w, const std::vector<int64_t>& acti
     for (int64_t task = b; task < e_; ++task) {
       const int64_t a = task / dn_groups, grp = task % dn_groups;
       const int64_t r0 = row0[size_t(a)], n = count[size_t(a)];
-      simd::quant_gemm(qmatrix(w.w2[size_t(active[size_t(a)])]), a2.rows(r0, n), grp * kGroup,
+      simd::quant_gemm(quant_matrix(w.w2[size_t(active[size_t(a)])]), a2.rows(r0, n), grp * kGroup,
                        std::min(hidden, (grp + 1) * kGroup), y + r0 * hidden, hidden);
     }
   });
