@@ -44,7 +44,7 @@ class Args {
 };
 
 // `--exact`: GGUF block-format weights take the exact f32 path (QuantMath::Exact) instead of the
-// default int8-activation decode. For every command that runs a model.
+// default int8 activations (decode and prefill). For every command that runs a model.
 void apply_quant_math_flag(const Args& args);
 
 }  // namespace mm::cli
