@@ -50,10 +50,11 @@ inline std::vector<float> run_chunks(mm::Model& m, const std::vector<int32_t>& i
   const int64_t V = m.config().vocab_size, n = int64_t(ids.size());
   std::vector<float> logits(static_cast<size_t>(n * V));  // [n, vocab]
   auto seq = m.new_sequence(0);
+  mm::ExecContext ctx;  // default math mode, physical cores
   int64_t pos = 0;
   auto step = [&](int64_t cnt) {
     mm::BatchItem it{seq.get(), ids.data() + pos, cnt, logits.data() + pos * V, true};
-    m.forward({&it, 1});
+    m.forward({&it, 1}, ctx);
     pos += cnt;
   };
   for (int64_t c : chunks)

@@ -26,15 +26,16 @@ std::unique_ptr<Engine> make_engine(EngineConfig cfg) { return std::make_unique<
 // Reference: plain sequential greedy decoding with the model, no engine.
 std::vector<int32_t> reference_greedy(const std::vector<int32_t>& prompt, int64_t n) {
   static auto model = load_model(kModel);
+  ExecContext ctx;
   auto seq = model->new_sequence(0);
   std::vector<float> logits(size_t(model->config().vocab_size));
   BatchItem it{seq.get(), prompt.data(), int64_t(prompt.size()), logits.data(), false};
-  model->forward({&it, 1});
+  model->forward({&it, 1}, ctx);
   std::vector<int32_t> out;
   for (int64_t i = 0; i < n; ++i) {
     out.push_back(argmax(logits));
     BatchItem st{seq.get(), &out.back(), 1, logits.data(), false};
-    model->forward({&st, 1});
+    model->forward({&st, 1}, ctx);
   }
   return out;
 }

@@ -24,7 +24,7 @@ const std::string kModel = std::string(MM_SHARED_DIR) + "/testdata/minimax_text0
 class ScriptedModel final : public Model {
  public:
   ScriptedModel(ModelConfig cfg, std::vector<int32_t> script) : Model(std::move(cfg)), script_(std::move(script)) {}
-  void forward(std::span<const BatchItem> batch) override {
+  void forward(std::span<const BatchItem> batch, ExecContext&) override {
     validate_batch(batch);
     std::this_thread::sleep_for(std::chrono::milliseconds(2));  // slow enough that SSE events come one by one
     for (const auto& it : batch) {

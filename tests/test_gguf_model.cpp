@@ -7,7 +7,7 @@
 
 #include <cstdio>
 
-#include "core/thread_pool.h"
+#include "core/exec_context.h"
 #include "model/model.h"
 #include "ops/act_quant.h"
 #include "sampling/sampler.h"
@@ -18,10 +18,7 @@ namespace {
 
 // These tests check the exact path (weights dequantised to f32, f32 arithmetic), not the int8-activation
 // default (tests/test_quant_int8.cpp covers that one).
-[[maybe_unused]] const bool kExactMath = [] {
-  set_quant_math(QuantMath::Exact);
-  return true;
-}();
+const MathMode kExact{QuantMath::Exact};
 
 using test::testdata;
 
@@ -33,7 +30,7 @@ struct GgufCase {
 class GgufGolden : public ::testing::TestWithParam<GgufCase> {};
 
 TEST_P(GgufGolden, PrefillDecodeGreedy) {
-  set_quant_math(QuantMath::Exact);  // the goldens are exact-dequantisation fp32
+  ExecContext ctx(0, kExact);  // the goldens are exact-dequantisation fp32
   const auto c = GetParam();
   const std::string dir = testdata(std::string("gguf/") + c.arch + "/" + c.variant);
   auto g = test::read_json(dir + "/golden.json");
@@ -46,7 +43,7 @@ TEST_P(GgufGolden, PrefillDecodeGreedy) {
     auto seq = m->new_sequence(0);
     std::vector<float> logits(static_cast<size_t>(n * V));
     BatchItem it{seq.get(), prompt.data(), n, logits.data(), true};
-    m->forward({&it, 1});
+    m->forward({&it, 1}, ctx);
     for (int64_t t = 0; t < n; ++t) {
       const auto& want = g["prefill"]["logits"][size_t(t)];
       for (int64_t v = 0; v < V; ++v)
@@ -58,10 +55,10 @@ TEST_P(GgufGolden, PrefillDecodeGreedy) {
   auto seq = m->new_sequence(0);
   std::vector<float> logits(static_cast<size_t>(V));
   BatchItem it{seq.get(), prompt.data(), n_pre, logits.data(), false};
-  m->forward({&it, 1});
+  m->forward({&it, 1}, ctx);
   for (size_t j = 0; j < g["decode"]["logits"].size(); ++j) {
     BatchItem step{seq.get(), prompt.data() + n_pre + j, 1, logits.data(), false};
-    m->forward({&step, 1});
+    m->forward({&step, 1}, ctx);
     for (int64_t v = 0; v < V; ++v)
       ASSERT_NEAR(logits[size_t(v)], g["decode"]["logits"][j][size_t(v)].get<double>(), 1e-4) << "decode " << j;
   }
@@ -69,7 +66,7 @@ TEST_P(GgufGolden, PrefillDecodeGreedy) {
   for (size_t i = 0; i < g["greedy"]["tokens"].size(); ++i) {
     got.push_back(argmax(logits));
     BatchItem step{seq.get(), &got.back(), 1, logits.data(), false};
-    m->forward({&step, 1});
+    m->forward({&step, 1}, ctx);
   }
   EXPECT_EQ(got, test::ids_of(g["greedy"]["tokens"]));
 }
@@ -91,19 +88,17 @@ TEST_P(GgufGolden, Int8PrefillCloseToExact) {
   const int64_t V = m->config().vocab_size;
   auto prompt = test::ids_of(g["prompt_ids"]);
   const int64_t n = int64_t(prompt.size());
-  auto prefill = [&](QuantMath qm) {
-    set_quant_math(qm);
+  auto prefill = [&](int n_threads, QuantMath qm) {
+    ExecContext ctx(n_threads, MathMode{qm});
     auto seq = m->new_sequence(0);
     std::vector<float> logits(static_cast<size_t>(n * V));
     BatchItem it{seq.get(), prompt.data(), n, logits.data(), true};
-    m->forward({&it, 1});
+    m->forward({&it, 1}, ctx);
     return logits;
   };
-  set_global_threads(1);
-  const auto exact = prefill(QuantMath::Exact), fast = prefill(QuantMath::Int8);
-  set_global_threads(3);  // every output is computed by one task: the split cannot change a bit
-  const auto fast3 = prefill(QuantMath::Int8);
-  set_global_threads(1);
+  const auto exact = prefill(1, QuantMath::Exact), fast = prefill(1, QuantMath::Int8);
+  // every output is computed by one task: the split cannot change a bit
+  const auto fast3 = prefill(3, QuantMath::Int8);
   for (size_t i = 0; i < fast.size(); ++i) ASSERT_EQ(fast[i], fast3[i]) << "threads changed logit " << i;
   double max_diff = 0, sum_diff = 0;
   int agree = 0;
@@ -125,6 +120,7 @@ TEST_P(GgufGolden, Int8PrefillCloseToExact) {
 
 // The F32 GGUF and the HF folder it was converted from hold the same numbers: same logits.
 TEST(GgufVsHf, F32GgufEqualsHfFolder) {
+  ExecContext ctx(0, kExact);
   for (const char* arch : {"minimax_text01", "minimax_m2"}) {
     auto a = load_model(testdata(std::string("gguf/") + arch + "/f32/model.gguf"));
     auto b = load_model(testdata(std::string("gguf/") + arch + "/hf"));
@@ -133,8 +129,8 @@ TEST(GgufVsHf, F32GgufEqualsHfFolder) {
     std::vector<float> la(static_cast<size_t>(8 * V)), lb(static_cast<size_t>(8 * V));
     auto sa = a->new_sequence(0), sb = b->new_sequence(0);
     BatchItem ia{sa.get(), ids.data(), 8, la.data(), true}, ib{sb.get(), ids.data(), 8, lb.data(), true};
-    a->forward({&ia, 1});
-    b->forward({&ib, 1});
+    a->forward({&ia, 1}, ctx);
+    b->forward({&ib, 1}, ctx);
     for (size_t i = 0; i < la.size(); ++i) ASSERT_EQ(la[i], lb[i]) << arch << " " << i;
   }
 }

@@ -43,6 +43,7 @@ TEST_P(M2Golden, PrefillLogitsMatchGolden) {
 }
 
 TEST_P(M2Golden, PrefillThenDecodeMatchesGolden) {
+  mm::ExecContext ctx;
   auto m = load();
   const auto& g = golden();
   const auto ids = ids_of(g["prompt_ids"]);
@@ -51,7 +52,7 @@ TEST_P(M2Golden, PrefillThenDecodeMatchesGolden) {
   auto seq = m->new_sequence(0);
   std::vector<float> last(static_cast<size_t>(V));  // [vocab]
   mm::BatchItem pre{seq.get(), ids.data(), P, last.data(), false};
-  m->forward({&pre, 1});
+  m->forward({&pre, 1}, ctx);
   EXPECT_EQ(seq->n_past, P);
   // Logits of the last prefill token are prefill.logits[P - 1].
   EXPECT_LT(max_diff_rows(last.data(), V, nlohmann::json::array({g["prefill"]["logits"][size_t(P - 1)]})), kAtol);
@@ -60,12 +61,13 @@ TEST_P(M2Golden, PrefillThenDecodeMatchesGolden) {
     ASSERT_EQ(d["positions"][j].get<int64_t>(), seq->n_past);
     const int32_t tok = d["step_ids"][j].get<int32_t>();
     mm::BatchItem it{seq.get(), &tok, 1, steps.data() + j * size_t(V), false};
-    m->forward({&it, 1});
+    m->forward({&it, 1}, ctx);
   }
   EXPECT_LT(max_diff_rows(steps.data(), V, d["logits"]), kAtol);
 }
 
 TEST_P(M2Golden, GreedyTokensExact) {
+  mm::ExecContext ctx;
   auto m = load();
   const auto& g = golden()["greedy"];
   auto ids = ids_of(golden()["prompt_ids"]);
@@ -74,13 +76,13 @@ TEST_P(M2Golden, GreedyTokensExact) {
   auto seq = m->new_sequence(0);
   std::vector<float> logits(static_cast<size_t>(n_new * V));  // [n_new, vocab]: the logits that chose each token
   mm::BatchItem pre{seq.get(), ids.data(), int64_t(ids.size()), logits.data(), false};
-  m->forward({&pre, 1});
+  m->forward({&pre, 1}, ctx);
   std::vector<int32_t> out;
   for (int64_t i = 0; i < n_new; ++i) {
     out.push_back(argmax(logits.data() + i * V, V));
     if (i + 1 == n_new) break;
     mm::BatchItem it{seq.get(), &out.back(), 1, logits.data() + (i + 1) * V, false};
-    m->forward({&it, 1});
+    m->forward({&it, 1}, ctx);
   }
   EXPECT_EQ(out, ids_of(g["tokens"]));
   EXPECT_LT(max_diff_rows(logits.data(), V, g["logits"]), kAtol);
@@ -101,6 +103,7 @@ TEST_P(M2Golden, ChunkedPrefillEqualsOnePass) {
 
 // Two sequences of different lengths in one forward call give their separate results.
 TEST_P(M2Golden, BatchedSequencesAreIndependent) {
+  mm::ExecContext ctx;
   auto m = load();
   const auto ids = ids_of(golden()["prompt_ids"]);
   const int64_t V = m->config().vocab_size;
@@ -110,7 +113,7 @@ TEST_P(M2Golden, BatchedSequencesAreIndependent) {
   std::vector<float> la(ra.size()), lb(rb.size());  // [n_a, vocab], [n_b, vocab]
   mm::BatchItem items[2] = {{sa.get(), a.data(), int64_t(a.size()), la.data(), true},
                             {sb.get(), b.data(), int64_t(b.size()), lb.data(), true}};
-  m->forward(items);
+  m->forward(items, ctx);
   double d = 0;
   for (size_t i = 0; i < la.size(); ++i) d = std::max(d, double(std::fabs(la[i] - ra[i])));
   for (size_t i = 0; i < lb.size(); ++i) d = std::max(d, double(std::fabs(lb[i] - rb[i])));

@@ -53,11 +53,12 @@ TEST(OpsBf16Gemm, MatchesReferenceOddShapes) {
         for (int64_t n_tok : {1, 3, 4, 7, 8, 13, 37}) {
           Half16 hw(dt, n_out, n_in, uint32_t(n_in + n_out + n_tok));
           auto x = random_vec(size_t(n_tok * n_in), uint32_t(n_tok * 7 + 1));
-          std::vector<uint16_t> xb;
-          simd::act_to_bf16(x.data(), n_in, n_tok, n_in, &xb);
+          std::vector<uint16_t> xb(size_t(n_tok * n_in));
+          simd::act_to_bf16(x.data(), n_in, n_tok, n_in, xb.data());
+          Arena scratch;
           const int64_t o0 = n_out > 3 ? 3 : 0;
           std::vector<float> got(size_t(n_tok * n_out), -9.0f), ref(size_t(n_tok * n_out), -9.0f);
-          simd::bf16_gemm(xb.data(), n_tok, hw.b(), o0, n_out, got.data(), n_out);
+          simd::bf16_gemm(scratch, xb.data(), n_tok, hw.b(), o0, n_out, got.data(), n_out);
           simd::bf16_gemm_ref(xb.data(), n_tok, hw.b(), o0, n_out, ref.data(), n_out);
           for (int64_t t = 0; t < n_tok; ++t)
             for (int64_t o = 0; o < n_out; ++o) {
@@ -77,15 +78,14 @@ TEST(OpsBf16Gemm, MatchesReferenceOddShapes) {
 // matmul in the fast mode: each product is off by at most its operands' bf16 rounding (2^-9 each).
 TEST(OpsBf16Gemm, MatmulFastModeWithinRoundingBound) {
   if (!simd::bf16_gemm_supported()) GTEST_SKIP() << "no avx512bf16";
-  set_global_threads(2);
-  set_quant_math(QuantMath::Int8);
-  simd::set_bf16_prefill(true);
+  ExecContext ctx(2);
+  ctx.set_math(MathMode{QuantMath::Int8, true});
   for (DType dt : {DType::F16, DType::BF16}) {
     const int64_t n_tok = 37, n_out = 70, n_in = 96;
     Half16 hw(dt, n_out, n_in, 5);
     auto x = random_vec(size_t(n_tok * n_in), 6);
     std::vector<float> y(size_t(n_tok * n_out), NAN);
-    matmul(x.data(), n_tok, hw.w, y.data());
+    matmul(ctx, x.data(), n_tok, hw.w, y.data());
     for (int64_t t = 0; t < n_tok; ++t)
       for (int64_t o = 0; o < n_out; ++o) {
         double exact = 0, mag = 0;
@@ -97,8 +97,6 @@ TEST(OpsBf16Gemm, MatmulFastModeWithinRoundingBound) {
         ASSERT_NEAR(y[size_t(t * n_out + o)], exact, (2.0 / 512 + 1e-5) * mag + 1e-6) << dtype_name(dt);
       }
   }
-  simd::set_bf16_prefill(false);
-  set_global_threads(1);
 }
 
 }  // namespace

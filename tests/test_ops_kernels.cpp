@@ -63,12 +63,12 @@ struct TestWeight {
 };
 
 // |y - ref| <= rel * Σ_k |x_k w_k| + abs, per output.
-void expect_matmul_close(DType dt, int64_t n_rows, int64_t n_out, int64_t n_in, int64_t scale_block, uint32_t seed) {
+void expect_matmul_close(ExecContext& ctx, DType dt, int64_t n_rows, int64_t n_out, int64_t n_in, int64_t scale_block, uint32_t seed) {
   TestWeight tw(dt, n_out, n_in, seed, dt == DType::F32 ? 4 : dt == DType::F8_E4M3 ? 3 : 6, scale_block);
   std::vector<float> xbuf = random_vec(size_t(n_rows * n_in) + 1, seed + 1);
   const float* x = xbuf.data() + 1;  // off vector alignment
   std::vector<float> y(size_t(n_rows * n_out)), ref(y.size());
-  matmul(x, n_rows, tw.w, y.data());
+  matmul(ctx, x, n_rows, tw.w, y.data());
   matmul_ref(x, n_rows, tw.w, ref.data());
   std::vector<float> row(static_cast<size_t>(n_in));
   for (int64_t o = 0; o < n_out; ++o) {
@@ -84,34 +84,34 @@ void expect_matmul_close(DType dt, int64_t n_rows, int64_t n_out, int64_t n_in, 
 }
 
 TEST(OpsKernels, MatmulPlainTypesOddShapes) {
-  set_global_threads(3);  // uneven split of the row groups
+  ExecContext ctx(3);  // uneven split of the row groups
   for (DType dt : {DType::F32, DType::BF16, DType::F16})
     for (int64_t n_in : {1, 7, 33, 130, 257})
       for (int64_t n_out : {1, 5, 17, 38})
-        for (int64_t rows : {1, 2, 3, 4, 5, 9, 16, 17}) expect_matmul_close(dt, rows, n_out, n_in, 0, uint32_t(n_in * 31 + n_out));
+        for (int64_t rows : {1, 2, 3, 4, 5, 9, 16, 17}) expect_matmul_close(ctx, dt, rows, n_out, n_in, 0, uint32_t(n_in * 31 + n_out));
 }
 
 TEST(OpsKernels, MatmulFp8BlockScales) {
-  set_global_threads(2);
+  ExecContext ctx(2);
   // 128-blocks (the checkpoints' layout, scales in registers) and 16 / 5 blocks (5 takes the
   // dequantise-to-buffer fallback).
   for (int64_t blk : {128, 16, 5})
     for (int64_t n_in : {16, 33, 130, 300})
-      for (int64_t rows : {1, 3, 4, 17}) expect_matmul_close(DType::F8_E4M3, rows, 37, n_in, blk, uint32_t(blk + n_in));
+      for (int64_t rows : {1, 3, 4, 17}) expect_matmul_close(ctx, DType::F8_E4M3, rows, 37, n_in, blk, uint32_t(blk + n_in));
 }
 
 // Every instruction set this build generated and this CPU runs (AVX-512, AVX2, SSE4, scalar, ...),
 // forced one at a time, must agree with the scalar references too.
 TEST(OpsKernels, EveryTargetMatchesReference) {
-  set_global_threads(2);
+  ExecContext ctx(2);
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
     SCOPED_TRACE(simd::target_name());
     std::fprintf(stderr, "checking target %s\n", simd::target_name());
     for (DType dt : {DType::F32, DType::BF16, DType::F16})
-      for (int64_t rows : {1, 4, 7, 9, 20}) expect_matmul_close(dt, rows, 21, 67, 0, 3);
-    expect_matmul_close(DType::F8_E4M3, 5, 21, 256, 128, 4);
-    expect_matmul_close(DType::F8_E4M3, 19, 40, 384, 128, 5);
+      for (int64_t rows : {1, 4, 7, 9, 20}) expect_matmul_close(ctx, dt, rows, 21, 67, 0, 3);
+    expect_matmul_close(ctx, DType::F8_E4M3, 5, 21, 256, 128, 4);
+    expect_matmul_close(ctx, DType::F8_E4M3, 19, 40, 384, 128, 5);
     auto a = random_vec(77, 1), b = random_vec(77, 2);
     double ref = 0;
     for (size_t i = 0; i < 77; ++i) ref += double(a[i]) * b[i];
@@ -121,10 +121,10 @@ TEST(OpsKernels, EveryTargetMatchesReference) {
 }
 
 TEST(OpsKernels, MatmulManyRowsTiles) {
-  set_global_threads(2);
+  ExecContext ctx(2);
   // More rows than one x block (64) and n_out not a multiple of the 16-row groups.
-  expect_matmul_close(DType::BF16, 150, 45, 200, 0, 99);
-  expect_matmul_close(DType::F32, 70, 19, 1030, 0, 98);
+  expect_matmul_close(ctx, DType::BF16, 150, 45, 200, 0, 99);
+  expect_matmul_close(ctx, DType::F32, 70, 19, 1030, 0, 98);
 }
 
 TEST(OpsKernels, SimdHelpers) {
@@ -211,7 +211,7 @@ TEST(OpsKernels, MaxAndExpShiftSum) {
 }
 
 TEST(OpsKernels, AttentionMatchesReference) {
-  set_global_threads(2);
+  ExecContext ctx(2);
   for (int64_t hd : {24, 65})
     for (int64_t n_q : {1, 5, 17, 70})  // >= 16: blocked prefill path (70: several blocks, last partial)
       for (int64_t pos0 : {0, 3, 130}) {
@@ -221,7 +221,7 @@ TEST(OpsKernels, AttentionMatchesReference) {
         auto v = random_vec(size_t(n_keys * KV * hd), 3);
         std::vector<float> out(q.size()), ref(q.size());
         AttentionArgs a{q.data(), n_q, pos0, k.data(), v.data(), H, KV, hd, float(1 / std::sqrt(double(hd))), out.data()};
-        attention_causal(a);
+        attention_causal(ctx, a);
         a.out = ref.data();
         attention_causal_ref(a);
         for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], ref[i], 1e-5) << hd << " " << n_q << " " << pos0;
@@ -231,7 +231,7 @@ TEST(OpsKernels, AttentionMatchesReference) {
 // MoE against a reference assembled from matmul_ref, for decode-sized (parallel across experts) and
 // prefill-sized (parallel within each expert) token counts.
 TEST(OpsKernels, MoeMatchesReference) {
-  set_global_threads(2);
+  ExecContext ctx(2);
   const int64_t hidden = 37, inter = 45, E = 5, top_k = 2;
   std::vector<TestWeight> store;
   store.reserve(3 * E + 1);
@@ -249,11 +249,11 @@ TEST(OpsKernels, MoeMatchesReference) {
   for (int64_t T : {1, 3, 40}) {
     auto x = random_vec(size_t(T * hidden), uint32_t(T));
     std::vector<float> out(size_t(T * hidden)), ref(out.size(), 0.0f), logits(size_t(T * E));
-    moe_forward(x.data(), T, hidden, w, top_k, RouterKind::Softmax, out.data());
+    moe_forward(ctx, x.data(), T, hidden, w, top_k, RouterKind::Softmax, out.data());
     matmul_ref(x.data(), T, w.router, logits.data());
     std::vector<int32_t> ids(size_t(T * top_k));
     std::vector<float> wts(ids.size()), g(static_cast<size_t>(inter)), u(static_cast<size_t>(inter)), y(static_cast<size_t>(hidden));
-    moe_route(logits.data(), T, E, top_k, RouterKind::Softmax, nullptr, ids.data(), wts.data());
+    moe_route(ctx, logits.data(), T, E, top_k, RouterKind::Softmax, nullptr, ids.data(), wts.data());
     for (int64_t t = 0; t < T; ++t)
       for (int64_t k = 0; k < top_k; ++k) {
         const auto e = size_t(ids[size_t(t * top_k + k)]);
@@ -274,14 +274,14 @@ namespace mm {
 namespace {
 
 TEST(OpsKernels, FusedNormGateMatchesUnfused) {
-  set_global_threads(2);
+  ExecContext ctx(2);
   for (int64_t rows : {1, 3, 70}) {
     const int64_t n = 1031;  // rows * n crosses the threading threshold for 70 rows
     auto x = random_vec(size_t(rows * n), 1), w = random_vec(size_t(n), 2), g = random_vec(size_t(rows * n), 3, -4, 4);
     std::vector<float> fused(x.size()), ref(x.size()), gate = g;
-    rms_norm_sigmoid_gate(x.data(), w.data(), rows, n, 1e-6, g.data(), fused.data());
-    rms_norm(x.data(), w.data(), rows, n, 1e-6, ref.data());
-    sigmoid_inplace(gate.data(), rows * n);
+    rms_norm_sigmoid_gate(ctx, x.data(), w.data(), rows, n, 1e-6, g.data(), fused.data());
+    rms_norm(ctx, x.data(), w.data(), rows, n, 1e-6, ref.data());
+    sigmoid_inplace(ctx, gate.data(), rows * n);
     for (size_t i = 0; i < ref.size(); ++i) ASSERT_FLOAT_EQ(fused[i], ref[i] * gate[i]);
   }
 }

@@ -35,12 +35,13 @@ void expect_gemm_matches_ref(DType dt, int64_t n_tok, int64_t n_out, int64_t n_b
   QW qw(dt, n_out, n_in, seed);
   auto x = random_vec(size_t(n_tok * n_in), seed + 7);
   for (int64_t i = 0; i < n_in; ++i) x[size_t(i)] *= 3.0f;  // one row of larger magnitude
-  ActQ8 aq;
-  quantize_act_q8(x.data(), n_in, n_tok, n_in, &aq);
+  Arena aq_mem;
+  const ActQ8 aq = quantize_act_q8(aq_mem, x.data(), n_in, n_tok, n_in);
   simd::QGemmAct a;
   simd::quant_gemm_prepare(dt, aq, &a);
   std::vector<float> got(size_t(n_tok * n_out), -9.0f), ref(size_t(n_tok * n_out), -9.0f);
-  simd::quant_gemm(qw.q(), a, o0, n_out, got.data(), n_out);
+  Arena scratch;
+  simd::quant_gemm(scratch, qw.q(), a, o0, n_out, got.data(), n_out);
   simd::quant_gemm_ref(qw.q(), a, o0, n_out, ref.data(), n_out);
   std::vector<float> row(static_cast<size_t>(n_in));
   for (int64_t o = 0; o < n_out; ++o) {
@@ -82,14 +83,14 @@ TEST(OpsQuantGemm, EveryTokenCount) {
 
 // matmul() in Int8 mode: each activation is off by at most half its block scale, so
 // |y − exact| <= Σ_k |w_k| · d_x(k) / 2 (plus float slack).
-void expect_int8_matmul_within_bound(DType dt, int64_t n_tok, int64_t n_out, int64_t n_in, uint32_t seed) {
+void expect_int8_matmul_within_bound(ExecContext& ctx, DType dt, int64_t n_tok, int64_t n_out, int64_t n_in, uint32_t seed) {
   QW qw(dt, n_out, n_in, seed);
   auto x = random_vec(size_t(n_tok * n_in), seed + 1);
   std::vector<float> y(size_t(n_tok * n_out), NAN);
-  set_quant_math(QuantMath::Int8);
-  matmul(x.data(), n_tok, qw.w, y.data());
-  ActQ8 aq;
-  quantize_act_q8(x.data(), n_in, n_tok, n_in, &aq);
+  ctx.set_math(MathMode{QuantMath::Int8});
+  matmul(ctx, x.data(), n_tok, qw.w, y.data());
+  Arena aq_mem;
+  const ActQ8 aq = quantize_act_q8(aq_mem, x.data(), n_in, n_tok, n_in);
   std::vector<float> row(static_cast<size_t>(n_in));
   for (int64_t o = 0; o < n_out; ++o) {
     dequantize_row(dt, qw.w.row(o), row.data(), n_in);
@@ -98,7 +99,7 @@ void expect_int8_matmul_within_bound(DType dt, int64_t n_tok, int64_t n_out, int
       for (int64_t k = 0; k < n_in; ++k) {
         exact += double(x[size_t(t * n_in + k)]) * row[size_t(k)];
         mag += std::fabs(double(x[size_t(t * n_in + k)]) * row[size_t(k)]);
-        bound += std::fabs(double(row[size_t(k)])) * aq.d[size_t(t * (n_in / 32) + k / 32)] * 0.5;
+        bound += std::fabs(double(row[size_t(k)])) * aq.d[(t * (n_in / 32) + k / 32)] * 0.5;
       }
       ASSERT_NEAR(y[size_t(t * n_out + o)], exact, 1.001 * bound + 1e-5 * mag + 1e-6)
           << dtype_name(dt) << " t=" << t << " o=" << o;
@@ -107,19 +108,18 @@ void expect_int8_matmul_within_bound(DType dt, int64_t n_tok, int64_t n_out, int
 }
 
 TEST(OpsQuantGemm, MatmulInt8WithinRoundingBound) {
-  set_global_threads(2);
+  ExecContext ctx(2);
   for (DType dt : kFormats) {
-    expect_int8_matmul_within_bound(dt, 37, 131, 2 * block_of(dt), 41);
-    expect_int8_matmul_within_bound(dt, 6, 20, block_of(dt), 42);
+    expect_int8_matmul_within_bound(ctx, dt, 37, 131, 2 * block_of(dt), 41);
+    expect_int8_matmul_within_bound(ctx, dt, 6, 20, block_of(dt), 42);
   }
-  set_global_threads(1);
 }
 
 // matmul_shared (one quantisation for several weights, mixed formats and a plain f32 weight) gives
 // exactly what separate matmul calls give.
 TEST(OpsQuantGemm, SharedInputEqualsSeparateMatmuls) {
-  set_global_threads(2);
-  set_quant_math(QuantMath::Int8);
+  ExecContext ctx(2);
+  ctx.set_math(MathMode{QuantMath::Int8});
   const int64_t n_tok = 29, n_in = 512;
   QW a(DType::Q8_0, 70, n_in, 1), b(DType::Q4_K, 33, n_in, 2), c(DType::Q8_0, 16, n_in, 3);
   std::vector<float> fw = random_vec(size_t(5 * n_in), 4);
@@ -135,12 +135,11 @@ TEST(OpsQuantGemm, SharedInputEqualsSeparateMatmuls) {
   for (size_t i = 0; i < ws.size(); ++i) {
     shared[i].assign(size_t(n_tok * ws[i]->n_out), NAN);
     sep[i].assign(size_t(n_tok * ws[i]->n_out), NAN);
-    matmul(x.data(), n_tok, *ws[i], sep[i].data());
+    matmul(ctx, x.data(), n_tok, *ws[i], sep[i].data());
   }
-  matmul_shared(x.data(), n_tok, {{ws[0], shared[0].data()}, {ws[1], shared[1].data()}, {ws[2], shared[2].data()},
+  matmul_shared(ctx, x.data(), n_tok, {{ws[0], shared[0].data()}, {ws[1], shared[1].data()}, {ws[2], shared[2].data()},
                                   {ws[3], shared[3].data()}});
   for (size_t i = 0; i < ws.size(); ++i) EXPECT_EQ(shared[i], sep[i]) << "weight " << i;
-  set_global_threads(1);
 }
 
 }  // namespace

@@ -25,10 +25,7 @@ namespace {
 
 // These tests check the exact path (weights dequantised to f32, f32 arithmetic), not the int8-activation
 // default (tests/test_quant_int8.cpp covers that one).
-[[maybe_unused]] const bool kExactMath = [] {
-  set_quant_math(QuantMath::Exact);
-  return true;
-}();
+const MathMode kExact{QuantMath::Exact};
 
 constexpr auto& kFormats = test::kQuantFormats;
 using test::QuantWeight;
@@ -38,13 +35,13 @@ using test::random_vec;
 
 
 // |y - ref| <= 2e-6 * Σ_k |x_k w_k| + 1e-6 per output, ref = dequantize_row + double dot.
-void expect_quant_matmul_close(DType dt, int64_t n_rows, int64_t n_out, int64_t n_in, uint32_t seed) {
-  set_quant_math(QuantMath::Exact);  // the exact path (Int8 prefill: test_ops_quant_gemm.cpp)
+void expect_quant_matmul_close(ExecContext& ctx, DType dt, int64_t n_rows, int64_t n_out, int64_t n_in, uint32_t seed) {
+  ASSERT_TRUE(ctx.math().exact());  // the exact path (Int8 prefill: test_ops_quant_gemm.cpp)
   QuantWeight qw(dt, n_out, n_in, seed);
   std::vector<float> xbuf = random_vec(size_t(n_rows * n_in) + 1, seed + 1);
   const float* x = xbuf.data() + 1;  // off vector alignment
   std::vector<float> y(size_t(n_rows * n_out), NAN);
-  matmul(x, n_rows, qw.w, y.data());
+  matmul(ctx, x, n_rows, qw.w, y.data());
   std::vector<float> row(static_cast<size_t>(n_in));
   for (int64_t o = 0; o < n_out; ++o) {
     dequantize_row(dt, qw.w.row(o), row.data(), n_in);
@@ -81,31 +78,31 @@ TEST(OpsQuantKernels, DequantMatchesReference) {
 }
 
 TEST(OpsQuantKernels, DecodeRowsOddShapes) {
-  set_global_threads(3);  // uneven split of the row groups
+  ExecContext ctx(3, kExact);  // uneven split of the row groups
   for (DType dt : kFormats)
     for (int64_t nb : {1, 3})
       for (int64_t n_out : {1, 17, 37})
         for (int64_t rows = 1; rows <= 17; ++rows)
-          expect_quant_matmul_close(dt, rows, n_out, nb * block_of(dt), uint32_t(rows * 131 + n_out + nb));
+          expect_quant_matmul_close(ctx, dt, rows, n_out, nb * block_of(dt), uint32_t(rows * 131 + n_out + nb));
 }
 
 TEST(OpsQuantKernels, PrefillRows) {
-  set_global_threads(2);
+  ExecContext ctx(2, kExact);
   for (DType dt : kFormats) {
-    expect_quant_matmul_close(dt, 100, 37, 5 * block_of(dt), 11);
-    expect_quant_matmul_close(dt, 100, 131, 2 * block_of(dt), 12);  // more than one 64-row panel
+    expect_quant_matmul_close(ctx, dt, 100, 37, 5 * block_of(dt), 11);
+    expect_quant_matmul_close(ctx, dt, 100, 131, 2 * block_of(dt), 12);  // more than one 64-row panel
   }
 }
 
 TEST(OpsQuantKernels, MatmulRowsSubrange) {
-  set_global_threads(1);
+  ExecContext ctx(1, kExact);
   for (DType dt : kFormats)
     for (int64_t rows : {1, 4, 20}) {
       QuantWeight qw(dt, 50, 2 * block_of(dt), 21);
       auto x = random_vec(size_t(rows * qw.w.n_in), 22);
       std::vector<float> all(size_t(rows * 50)), part(size_t(rows * 50), -7.0f);
-      matmul(x.data(), rows, qw.w, all.data());
-      matmul_rows(x.data(), rows, qw.w, 13, 41, part.data());
+      matmul(ctx, x.data(), rows, qw.w, all.data());
+      matmul_rows(ctx, 0, x.data(), rows, qw.w, 13, 41, part.data());
       for (int64_t t = 0; t < rows; ++t)
         for (int64_t o = 0; o < 50; ++o) {
           const float v = part[size_t(t * 50 + o)];
@@ -116,14 +113,14 @@ TEST(OpsQuantKernels, MatmulRowsSubrange) {
 }
 
 TEST(OpsQuantKernels, EveryTargetMatchesReference) {
-  set_global_threads(2);
+  ExecContext ctx(2, kExact);
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
     std::fprintf(stderr, "checking target %s\n", hwy::TargetName(target));
     SCOPED_TRACE(hwy::TargetName(target));
     for (DType dt : kFormats) {
       expect_dequant_equal(dt, 3, 2 * block_of(dt), 31);
-      for (int64_t rows : {1, 2, 3, 4, 5, 17, 20}) expect_quant_matmul_close(dt, rows, 21, 2 * block_of(dt), 32);
+      for (int64_t rows : {1, 2, 3, 4, 5, 17, 20}) expect_quant_matmul_close(ctx, dt, rows, 21, 2 * block_of(dt), 32);
     }
   }
   hwy::SetSupportedTargetsForTest(0);

@@ -16,10 +16,6 @@ namespace {
 
 // These tests check the exact path (weights dequantised to f32, f32 arithmetic), not the int8-activation
 // default (tests/test_quant_int8.cpp covers that one).
-[[maybe_unused]] const bool kExactMath = [] {
-  set_quant_math(QuantMath::Exact);
-  return true;
-}();
 
 using test::testdata;
 
@@ -28,11 +24,12 @@ struct Stats {
 };
 
 std::vector<float> all_logits(Model& m, const std::vector<int32_t>& ids) {
+  ExecContext ctx(0, MathMode{QuantMath::Exact});
   const int64_t V = m.config().vocab_size, n = int64_t(ids.size());
   std::vector<float> l(static_cast<size_t>(n * V));
   auto seq = m.new_sequence(0);
   BatchItem it{seq.get(), ids.data(), n, l.data(), true};
-  m.forward({&it, 1});
+  m.forward({&it, 1}, ctx);
   return l;
 }
 
@@ -50,7 +47,7 @@ double perplexity(const std::vector<float>& l, const std::vector<int32_t>& ids, 
 }
 
 TEST(QuantAccuracy, EachFormatAgainstF32) {
-  set_quant_math(QuantMath::Exact);  // the weight formats alone (Int8 activations: test_gguf_model.cpp)
+  // The weight formats alone, exact arithmetic (all_logits; Int8 activations: test_gguf_model.cpp).
   for (const char* arch : {"minimax_text01", "minimax_m2"}) {
     auto g = test::read_json(testdata(std::string("gguf/") + arch + "/f32/golden.json"));
     auto ids = test::ids_of(g["prompt_ids"]);

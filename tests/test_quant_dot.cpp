@@ -44,17 +44,17 @@ std::vector<float> activations(int64_t n_rows, int64_t n_in, uint32_t seed) {
 void expect_quantizer_equal(int64_t n_rows, int64_t n_in, uint32_t seed) {
   const int64_t ldx = n_in + 5;  // row stride > n_in
   auto x = activations(n_rows, ldx, seed);
-  ActQ8 got;
-  quantize_act_q8(x.data(), ldx, n_rows, n_in, &got);
+  Arena got_mem;
+  const ActQ8 got = quantize_act_q8(got_mem, x.data(), ldx, n_rows, n_in);
   const int64_t nb = n_in / kActBlock;
   std::vector<int8_t> q(static_cast<size_t>(n_in));
   std::vector<float> d(static_cast<size_t>(nb));
   std::vector<int32_t> s(static_cast<size_t>(nb));
   for (int64_t t = 0; t < n_rows; ++t) {
     quantize_act_q8_ref(x.data() + t * ldx, n_in, q.data(), d.data(), s.data());
-    ASSERT_EQ(0, std::memcmp(q.data(), got.q.data() + t * n_in, size_t(n_in))) << "row " << t;
-    ASSERT_EQ(0, std::memcmp(d.data(), got.d.data() + t * nb, size_t(nb) * 4)) << "row " << t;
-    ASSERT_EQ(0, std::memcmp(s.data(), got.s.data() + t * nb, size_t(nb) * 4)) << "row " << t;
+    ASSERT_EQ(0, std::memcmp(q.data(), got.q + t * n_in, size_t(n_in))) << "row " << t;
+    ASSERT_EQ(0, std::memcmp(d.data(), got.d + t * nb, size_t(nb) * 4)) << "row " << t;
+    ASSERT_EQ(0, std::memcmp(s.data(), got.s + t * nb, size_t(nb) * 4)) << "row " << t;
   }
 }
 
@@ -65,11 +65,12 @@ void expect_gemv_close(DType dt, int64_t n_rows, int64_t n_out, int64_t n_blocks
   QuantWeight qw(dt, n_out, n_in, seed);
   const simd::QMatrix m{dt, qw.w.data, qw.w.row_bytes, n_in};
   auto xf = activations(t0 + n_rows + 2, n_in, seed + 7);
-  ActQ8 x;
-  quantize_act_q8(xf.data(), n_in, t0 + n_rows + 2, n_in, &x);
+  Arena x_mem;
+  const ActQ8 x = quantize_act_q8(x_mem, xf.data(), n_in, t0 + n_rows + 2, n_in);
   const int64_t o0 = subrange ? n_out / 3 : 0, o1 = subrange ? n_out - n_out / 4 : n_out;
   std::vector<float> got(size_t(n_rows * n_out), -7.0f), ref(size_t(n_rows * n_out), -7.0f);
-  simd::quant_gemv_q8(x, t0, n_rows, m, o0, o1, got.data(), n_out);
+  Arena scratch;
+  simd::quant_gemv_q8(scratch, x, t0, n_rows, m, o0, o1, got.data(), n_out);
   simd::quant_gemv_q8_ref(x, t0, n_rows, m, o0, o1, ref.data(), n_out);
   std::vector<float> wrow(static_cast<size_t>(n_in));
   for (int64_t o = 0; o < n_out; ++o) {
@@ -114,8 +115,8 @@ TEST(QuantDot, ReferenceIsTheDequantisedProduct) {
     const int64_t n_in = 2 * block_of(dt), n_out = 9;
     QuantWeight qw(dt, n_out, n_in, 5);
     auto xf = activations(1, n_in, 6);
-    ActQ8 x;
-    quantize_act_q8(xf.data(), n_in, 1, n_in, &x);
+    Arena x_mem;
+    const ActQ8 x = quantize_act_q8(x_mem, xf.data(), n_in, 1, n_in);
     std::vector<float> y(static_cast<size_t>(n_out)), wrow(static_cast<size_t>(n_in));
     simd::quant_gemv_q8_ref(x, 0, 1, {dt, qw.w.data, qw.w.row_bytes, n_in}, 0, n_out, y.data(), n_out);
     for (int64_t o = 0; o < n_out; ++o) {
@@ -145,29 +146,29 @@ TEST(QuantDot, EveryTargetMatchesReference) {
 // matmul / matmul_rows under Int8: the same numbers as the kernel, whether x is quantised by matmul,
 // by matmul_rows itself or handed in pre-quantised (rows taken from the middle of a bigger ActQ8).
 TEST(QuantDot, MatmulInt8Paths) {
-  set_global_threads(2);
-  set_quant_math(QuantMath::Int8);
+  ExecContext ctx(2);
+  ctx.set_math(MathMode{QuantMath::Int8});
   for (DType dt : kFormats)
     for (int64_t rows : {1, 3, 4}) {
       const int64_t n_in = 2 * block_of(dt), n_out = 45;
       QuantWeight qw(dt, n_out, n_in, 41);
       auto xf = activations(rows + 3, n_in, 42);
-      ActQ8 xq;
-      quantize_act_q8(xf.data(), n_in, rows + 3, n_in, &xq);
+      Arena xq_mem;
+      const ActQ8 xq = quantize_act_q8(xq_mem, xf.data(), n_in, rows + 3, n_in);
       const float* x = xf.data() + 2 * n_in;  // rows 2 .. 2 + rows of xq
       std::vector<float> want(size_t(rows * n_out)), a(size_t(rows * n_out)), b(size_t(rows * n_out), -7.0f),
           c(size_t(rows * n_out), -7.0f);
       simd::quant_gemv_q8_ref(xq, 2, rows, {dt, qw.w.data, qw.w.row_bytes, n_in}, 0, n_out, want.data(), n_out);
-      matmul(x, rows, qw.w, a.data());
-      matmul_rows(x, rows, qw.w, 5, 33, b.data());
-      matmul_rows(x, rows, qw.w, 5, 33, c.data(), &xq, 2);
+      matmul(ctx, x, rows, qw.w, a.data());
+      matmul_rows(ctx, 0, x, rows, qw.w, 5, 33, b.data());
+      matmul_rows(ctx, 0, x, rows, qw.w, 5, 33, c.data(), &xq, 2);
       // Rows quantised locally follow the weight's width: the same floats seen as one longer row.
       if (rows == 4 && n_in % 64 == 0) {
         QuantWeight wide(dt, 3, 2 * n_in, 43);
         std::vector<float> yw(size_t(2 * 3), NAN), yref(size_t(2 * 3));
-        matmul_rows(x, 2, wide.w, 0, 3, yw.data());
-        ActQ8 xq2;
-        quantize_act_q8(x, 2 * n_in, 2, 2 * n_in, &xq2);
+        matmul_rows(ctx, 0, x, 2, wide.w, 0, 3, yw.data());
+        Arena xq2_mem;
+        const ActQ8 xq2 = quantize_act_q8(xq2_mem, x, 2 * n_in, 2, 2 * n_in);
         simd::quant_gemv_q8_ref(xq2, 0, 2, {dt, wide.w.data, wide.w.row_bytes, 2 * n_in}, 0, 3, yref.data(), 3);
         for (size_t i = 0; i < yw.size(); ++i) EXPECT_NEAR(yw[i], yref[i], 1e-5f * (1 + std::fabs(yref[i])));
       }

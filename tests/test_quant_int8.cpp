@@ -29,8 +29,8 @@ struct Int8Case {
 class QuantInt8Golden : public ::testing::TestWithParam<Int8Case> {};
 
 TEST_P(QuantInt8Golden, DecodeAgreesWithGolden) {
+  ExecContext ctx(0, MathMode{QuantMath::Int8});
   const auto c = GetParam();
-  set_quant_math(QuantMath::Int8);
   const std::string dir = testdata(std::string("gguf/") + c.arch + "/" + c.variant);
   auto g = test::read_json(dir + "/golden.json");
   auto m = load_model(dir + "/model.gguf");
@@ -53,7 +53,7 @@ TEST_P(QuantInt8Golden, DecodeAgreesWithGolden) {
     auto seq = m->new_sequence(0);
     for (size_t t = 0; t < prompt.size(); ++t) {
       BatchItem step{seq.get(), prompt.data() + t, 1, logits.data(), false};
-      m->forward({&step, 1});
+      m->forward({&step, 1}, ctx);
       compare(g["prefill"]["logits"][t]);
     }
   }
@@ -61,10 +61,10 @@ TEST_P(QuantInt8Golden, DecodeAgreesWithGolden) {
   const int64_t n_pre = g["decode"]["prefill_len"].get<int64_t>();
   auto seq = m->new_sequence(0);
   BatchItem it{seq.get(), prompt.data(), n_pre, logits.data(), false};
-  m->forward({&it, 1});
+  m->forward({&it, 1}, ctx);
   for (size_t j = 0; j < g["decode"]["logits"].size(); ++j) {
     BatchItem step{seq.get(), prompt.data() + n_pre + j, 1, logits.data(), false};
-    m->forward({&step, 1});
+    m->forward({&step, 1}, ctx);
     compare(g["decode"]["logits"][j]);
   }
   const double agree = double(n_agree) / double(n_cmp);

@@ -41,13 +41,14 @@ double max_abs_diff(const float* got, const nlohmann::json& want) {
 // Feeds `ids` to a fresh sequence in the given chunk sizes (the rest in one final chunk); returns all
 // logits [n, vocab].
 std::vector<float> run_chunks(Model& m, const std::vector<int32_t>& ids, const std::vector<int64_t>& chunks) {
+  ExecContext ctx;
   const int64_t V = m.config().vocab_size, n = int64_t(ids.size());
   std::vector<float> logits(static_cast<size_t>(n * V));
   auto seq = m.new_sequence(0);
   int64_t pos = 0;
   auto feed = [&](int64_t c) {
     BatchItem it{seq.get(), ids.data() + pos, c, logits.data() + pos * V, true};
-    m.forward({&it, 1});
+    m.forward({&it, 1}, ctx);
     pos += c;
   };
   for (int64_t c : chunks)
@@ -64,15 +65,16 @@ void check_prefill(Model& m, const Golden& g) {
 }
 
 void check_decode_and_greedy(Model& m, const Golden& g) {
+  ExecContext ctx;
   const int64_t V = g.vocab, n_pre = g.j["decode"]["prefill_len"].get<int64_t>();
   auto seq = m.new_sequence(0);
   std::vector<float> logits(static_cast<size_t>(V));
   BatchItem it{seq.get(), g.prompt.data(), n_pre, nullptr, false};
-  m.forward({&it, 1});
+  m.forward({&it, 1}, ctx);
   const auto& want = g.j["decode"]["logits"];
   for (size_t j = 0; j < want.size(); ++j) {
     BatchItem step{seq.get(), g.prompt.data() + n_pre + j, 1, logits.data(), false};
-    m.forward({&step, 1});
+    m.forward({&step, 1}, ctx);
     ASSERT_LT(max_abs_diff(logits.data(), want[j]), kAtol) << "decode step " << j;
   }
   // Greedy continuation from the full prompt (the sequence now holds all of it).
@@ -82,7 +84,7 @@ void check_decode_and_greedy(Model& m, const Golden& g) {
     int32_t tok = argmax(logits);
     got.push_back(tok);
     BatchItem step{seq.get(), &got.back(), 1, logits.data(), false};
-    m.forward({&step, 1});
+    m.forward({&step, 1}, ctx);
   }
   EXPECT_EQ(got, want_tokens);
 }
@@ -133,6 +135,7 @@ TEST(Text01Golden, RecurrentAndBlockedLightningAgreeOnModel) {
 }
 
 TEST(Text01Golden, BatchedSequencesMatchAlone) {
+  ExecContext ctx;
   auto m = load_model(testdata("minimax_text01_tiny/model_f32"));
   const auto& g = text01_golden();
   const int64_t V = g.vocab;
@@ -146,7 +149,7 @@ TEST(Text01Golden, BatchedSequencesMatchAlone) {
     seqs.push_back(m->new_sequence(0));
     batch.push_back({seqs[i].get(), prompts[i].data(), int64_t(prompts[i].size()), out[i].data(), false});
   }
-  m->forward(batch);
+  m->forward(batch, ctx);
   for (size_t i = 0; i < prompts.size(); ++i) {
     auto alone = run_chunks(*m, prompts[i], {});
     const float* last = alone.data() + (prompts[i].size() - 1) * size_t(V);
@@ -155,17 +158,18 @@ TEST(Text01Golden, BatchedSequencesMatchAlone) {
 }
 
 TEST(Text01Errors, TokenOutOfRangeAndContextLimit) {
+  ExecContext ctx;
   auto m = load_model(testdata("minimax_text01_tiny/model_f32"));
   auto seq = m->new_sequence(4);
   std::vector<int32_t> bad = {1, 512};
   BatchItem it{seq.get(), bad.data(), 2, nullptr, false};
-  EXPECT_THROW(m->forward({&it, 1}), Error);
+  EXPECT_THROW(m->forward({&it, 1}, ctx), Error);
   EXPECT_EQ(seq->n_past, 0);
   std::vector<int32_t> five = {1, 2, 3, 4, 5};
   BatchItem it5{seq.get(), five.data(), 5, nullptr, false};
-  EXPECT_THROW(m->forward({&it5, 1}), Error);
+  EXPECT_THROW(m->forward({&it5, 1}, ctx), Error);
   BatchItem it4{seq.get(), five.data(), 4, nullptr, false};
-  EXPECT_NO_THROW(m->forward({&it4, 1}));
+  EXPECT_NO_THROW(m->forward({&it4, 1}, ctx));
   EXPECT_EQ(seq->n_past, 4);
 }
 

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/thread_pool.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -73,7 +74,8 @@ TEST_P(Golden_, BatchEncodeEqualsSingleEncode) {
   auto goldens = read_goldens(GetParam());
   std::vector<std::string> texts;
   for (const auto& g : goldens) texts.push_back(g.text);
-  auto batch = tok.encode_batch(texts);
+  mm::ThreadPool pool(mm::default_thread_count());
+  auto batch = tok.encode_batch(texts, pool);
   ASSERT_EQ(batch.size(), goldens.size());
   for (size_t i = 0; i < goldens.size(); ++i) EXPECT_EQ(batch[i], goldens[i].ids) << i;
 }

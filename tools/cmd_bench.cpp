@@ -23,9 +23,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/thread_pool.h"
+#include "core/exec_context.h"
 #include "model/model.h"
-#include "ops/act_quant.h"
 #include "ops/simd/kernels.h"
 #include "tools/commands.h"
 
@@ -73,13 +72,12 @@ nlohmann::ordered_json stats_json(const Stats& s) {
 // the best of a few passes (the first pass also faults the pages in, so it is excluded).
 // huge_pages=false asks for 4 KiB pages (madvise NOHUGEPAGE), the page size of mmap'ed checkpoint
 // files in the page cache, which costs streaming reads some bandwidth in TLB walks.
-double measure_membw_gbps(bool huge_pages = true) {
+double measure_membw_gbps(ThreadPool& pool, bool huge_pages = true) {
   const size_t n = size_t(1) << 27;  // 128 Mi floats = 512 MiB, >> any LLC
   void* mem = mmap(nullptr, n * sizeof(float), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) throw Error("bench: cannot allocate the bandwidth probe buffer");
   madvise(mem, n * sizeof(float), huge_pages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
   std::span<float> buf(static_cast<float*>(mem), n);
-  auto& pool = global_pool();
   pool.parallel_for(int64_t(n), [&](int64_t b, int64_t e, int) {
     for (int64_t i = b; i < e; ++i) buf[size_t(i)] = float(i & 7);
   });
@@ -140,13 +138,13 @@ struct DecodeResult {
 };
 
 // Decodes n tokens one at a time after `ctx` prompt tokens (prompt not timed).
-DecodeResult run_decode(Model& model, int64_t ctx, int64_t n, std::vector<float>& logits) {
+DecodeResult run_decode(ExecContext& ec, Model& model, int64_t ctx, int64_t n, std::vector<float>& logits) {
   const auto& cfg = model.config();
   auto seq = model.new_sequence(ctx + n + 1);
   auto ids = bench_ids(ctx + n + 1, cfg.vocab_size);
   if (ctx > 0) {
     BatchItem it{seq.get(), ids.data(), ctx, logits.data(), false};
-    model.forward({&it, 1});
+    model.forward({&it, 1}, ec);
   }
   double bytes = 0;
   const double c0 = process_cpu_seconds();
@@ -154,10 +152,10 @@ DecodeResult run_decode(Model& model, int64_t ctx, int64_t n, std::vector<float>
   for (int64_t i = 0; i < n; ++i) {
     bytes += model.active_weight_bytes() + state_bytes_per_token(*seq);
     BatchItem it{seq.get(), ids.data() + ctx + i, 1, logits.data(), false};
-    model.forward({&it, 1});
+    model.forward({&it, 1}, ec);
   }
   const double dt = seconds_since(t0);
-  const double util = (process_cpu_seconds() - c0) / (dt * global_pool().n_threads());
+  const double util = (process_cpu_seconds() - c0) / (dt * ec.n_threads());
   return {double(n) / dt, bytes / dt / 1e9, util};
 }
 
@@ -165,12 +163,11 @@ int run_bench(int argc, char** argv) {
   Args args(argc, argv, {"json", "membw", "no-mmap", "exact"});
   args.check_known({"model", "p", "n", "depth", "threads", "reps", "json", "membw", "no-mmap", "exact"});
   if (args.has("no-mmap")) set_load_mode(LoadMode::Load);
-  apply_quant_math_flag(args);
-  set_global_threads(int(args.i64("threads", 0)));
-  const int n_threads = global_pool().n_threads();
+  ExecContext ec(threads_from(args), math_mode_from(args));
+  const int n_threads = ec.n_threads();
   const bool json = args.has("json");
   if (args.has("membw") && !args.has("model")) {
-    const double bw = measure_membw_gbps(), bw4k = measure_membw_gbps(false);
+    const double bw = measure_membw_gbps(ec.pool()), bw4k = measure_membw_gbps(ec.pool(), false);
     if (json)
       std::printf("%s\n", nlohmann::ordered_json{{"threads", n_threads}, {"membw_gbps", bw}, {"membw_4k_gbps", bw4k}}.dump().c_str());
     else std::printf("threads %d  read bandwidth %.2f GB/s (4 KiB pages: %.2f GB/s)\n", n_threads, bw, bw4k);
@@ -185,7 +182,7 @@ int run_bench(int argc, char** argv) {
   std::vector<float> logits(size_t(cfg.vocab_size));
 
   // Warm-up: pages the weights in and lets the pool spin up.
-  run_decode(*model, 0, 2, logits);
+  run_decode(ec, *model, 0, 2, logits);
 
   std::vector<double> pp, tg, tg_gbps, tgd, tgd_gbps, pp_util, tg_util;
   uint64_t hash = 0;
@@ -195,28 +192,28 @@ int run_bench(int argc, char** argv) {
     BatchItem it{seq.get(), ids.data(), n_prefill, logits.data(), false};
     const double c0 = process_cpu_seconds();
     auto t0 = Clock::now();
-    model->forward({&it, 1});
+    model->forward({&it, 1}, ec);
     const double dt = seconds_since(t0);
     pp.push_back(double(n_prefill) / dt);
     pp_util.push_back((process_cpu_seconds() - c0) / (dt * n_threads));
     hash = logits_hash(logits);
-    DecodeResult d = run_decode(*model, 0, n_decode, logits);
+    DecodeResult d = run_decode(ec, *model, 0, n_decode, logits);
     tg.push_back(d.tok_s);
     tg_gbps.push_back(d.gbps);
     tg_util.push_back(d.cpu_util);
     if (depth > 0) {
-      DecodeResult dd = run_decode(*model, depth, n_decode, logits);
+      DecodeResult dd = run_decode(ec, *model, depth, n_decode, logits);
       tgd.push_back(dd.tok_s);
       tgd_gbps.push_back(dd.gbps);
     }
   }
-  const double bw = measure_membw_gbps(), bw4k = measure_membw_gbps(false);
+  const double bw = measure_membw_gbps(ec.pool()), bw4k = measure_membw_gbps(ec.pool(), false);
   const Stats spp = stats_of(pp), stg = stats_of(tg), sgb = stats_of(tg_gbps);
   nlohmann::ordered_json j;
   j["model"] = path;
   j["threads"] = n_threads;
   j["isa"] = simd::target_name();
-  j["quant_math"] = quant_math() == QuantMath::Exact ? "exact" : "int8";
+  j["quant_math"] = ec.math().exact() ? "exact" : "int8";
   j["p"] = n_prefill;
   j["n"] = n_decode;
   j["reps"] = reps;
@@ -248,7 +245,7 @@ int run_bench(int argc, char** argv) {
     return 0;
   }
   std::printf("model %s  threads %d  reps %lld  isa %s  block-format math %s\n", path.c_str(), n_threads,
-              (long long)reps, simd::target_name(), quant_math() == QuantMath::Exact ? "exact" : "int8");
+              (long long)reps, simd::target_name(), ec.math().exact() ? "exact" : "int8");
   std::printf("active weights %.1f MB/token, total %.1f MB\n", model->active_weight_bytes() / 1e6,
               model->total_weight_bytes() / 1e6);
   std::printf("%-22s %12s %12s %12s\n", "test", "median", "min", "max");

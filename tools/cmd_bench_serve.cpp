@@ -15,7 +15,6 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/thread_pool.h"
 #include "engine/engine.h"
 #include "model/model.h"
 #include "tools/commands.h"
@@ -84,8 +83,6 @@ nlohmann::json bench_level(Engine& eng, const std::vector<int32_t>& prompt, int 
 int run_bench_serve(int argc, char** argv) {
   Args args(argc, argv, {"json", "exact"});
   args.check_known({"model", "concurrency", "tokens", "prompt-tokens", "threads", "ctx-size", "json", "exact"});
-  set_global_threads(int(args.i64("threads", 0)));
-  apply_quant_math_flag(args);
   std::vector<int64_t> levels = args.has("concurrency") ? args.i64_list("concurrency") : std::vector<int64_t>{1, 4, 16};
   const int64_t n_tokens = args.i64("tokens", 64);
   const int64_t n_prompt = args.i64("prompt-tokens", 32);
@@ -98,12 +95,14 @@ int run_bench_serve(int argc, char** argv) {
   ec.n_parallel = int(*std::max_element(levels.begin(), levels.end()));
   ec.n_ctx = args.i64("ctx-size", n_prompt + n_tokens + 1);
   ec.max_queue = 0;
+  ec.n_threads = threads_from(args);
+  ec.math = math_mode_from(args);
   std::vector<int32_t> prompt;
   for (int64_t i = 0; i < n_prompt; ++i) prompt.push_back(int32_t((i * 7919 + 11) % cfg.vocab_size));
   Engine eng(std::move(model), nullptr, ec);  // token ids only: no tokenizer needed
   bench_level(eng, prompt, 1, 4);  // warm up
   nlohmann::json out = {{"model", args.required("model")}, {"arch", cfg.arch_name()},
-                        {"threads", global_pool().n_threads()}, {"results", nlohmann::json::array()}};
+                        {"threads", eng.n_threads()}, {"results", nlohmann::json::array()}};
   for (auto l : levels) {
     auto r = bench_level(eng, prompt, int(l), n_tokens);
     out["results"].push_back(r);

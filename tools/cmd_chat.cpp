@@ -18,8 +18,7 @@ int run_chat(int argc, char** argv) {
   Args args(argc, argv, {"exact"});
   args.check_known({"model", "tokenizer", "prompt", "system", "n", "temp", "seed", "top-k", "top-p", "min-p",
                     "repeat-penalty", "threads", "ctx-size", "exact"});
-  set_global_threads(int(args.i64("threads", 0)));
-  apply_quant_math_flag(args);
+  ExecContext ctx(threads_from(args), math_mode_from(args));
   const std::string model_path = args.required("model");
   auto model = load_model(model_path);
   auto tok = load_tokenizer_for(model_path, args.str("tokenizer"));
@@ -68,7 +67,7 @@ int run_chat(int argc, char** argv) {
       }
       std::fflush(stdout);
     };
-    auto out = generate_tokens(*model, *seq, fresh, max_new, sampler, stop_ids,
+    auto out = generate_tokens(ctx, *model, *seq, fresh, max_new, sampler, stop_ids,
                                [&](int32_t id) { show(parser.feed(dec.push(id))); });
     show(parser.feed(dec.flush()));
     show(parser.finish());

@@ -42,9 +42,9 @@ struct Filler {
   }
 };
 
-void fill_tensor(const Filler& f, DType dt, uint8_t* dst, size_t n_bytes) {
+void fill_tensor(ThreadPool& pool, const Filler& f, DType dt, uint8_t* dst, size_t n_bytes) {
   const int64_t n = int64_t(n_bytes / size_t(dtype_info(dt).block_bytes));
-  global_pool().parallel_for(
+  pool.parallel_for(
       n,
       [&](int64_t b, int64_t e, int) {
         for (int64_t i = b; i < e; ++i) {
@@ -145,11 +145,12 @@ nlohmann::ordered_json make_config(const Args& a, bool m2) {
 
 // An F8_E4M3 weight (codes spread over the whole e4m3 range, ±448 and subnormals included) and its F32
 // `weight_scale_inv` [ceil(N/bn), ceil(K/bk)], together uniform in about [-a, a] like the bf16 weights.
-void add_fp8_weight(std::vector<TensorToWrite>& tensors, const TensorSpec& s, const Filler& f, const ModelConfig& cfg) {
+void add_fp8_weight(ThreadPool& pool, std::vector<TensorToWrite>& tensors, const TensorSpec& s, const Filler& f,
+                    const ModelConfig& cfg) {
   MM_CHECK(s.shape.size() == 2, s.name);
   const Filler codes{f.key, 0.0f, 448.0f};
-  tensors.push_back({s.name, DType::F8_E4M3, s.shape, [codes](uint8_t* d, size_t n) {
-                       global_pool().parallel_for(
+  tensors.push_back({s.name, DType::F8_E4M3, s.shape, [codes, &pool](uint8_t* d, size_t n) {
+                       pool.parallel_for(
                            int64_t(n),
                            [&](int64_t b, int64_t e, int) {
                              for (int64_t i = b; i < e; ++i) d[i] = f32_to_fp8_e4m3(codes.at(uint64_t(i)));
@@ -198,7 +199,7 @@ int run_init(int argc, char** argv) {
   args.check_known({"like", "out", "seed", "hidden", "layers", "heads", "kv-heads", "head-dim", "rotary-dim",
                     "experts", "top-k", "inter", "vocab", "max-pos", "softmax-every", "block-size", "dtype",
                     "threads"});
-  set_global_threads(int(args.i64("threads", 0)));
+  ThreadPool pool(threads_from(args) < 1 ? default_thread_count() : threads_from(args));
   const std::string like = args.str("like", "text-01");
   if (like != "text-01" && like != "m2") throw Error("--like must be text-01 or m2");
   const std::string dts = args.str("dtype", "bf16");
@@ -224,11 +225,11 @@ int run_init(int argc, char** argv) {
       default: f.a = float(std::sqrt(3.0 / double(fan_in)));  // unit-variance outputs
     }
     if (fp8 && (s.role == TensorRole::Dense || s.role == TensorRole::Expert)) {
-      add_fp8_weight(tensors, s, f, cfg);
+      add_fp8_weight(pool, tensors, s, f, cfg);
       continue;
     }
     DType tdt = s.role == TensorRole::Norm ? (dt == DType::F16 ? DType::F32 : dt) : dt;
-    tensors.push_back({s.name, tdt, s.shape, [f, tdt](uint8_t* d, size_t n) { fill_tensor(f, tdt, d, n); }});
+    tensors.push_back({s.name, tdt, s.shape, [f, tdt, &pool](uint8_t* d, size_t n) { fill_tensor(pool, f, tdt, d, n); }});
   }
   fs::create_directories(out);
   {

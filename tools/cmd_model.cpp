@@ -38,8 +38,7 @@ void print_float_row(std::string& out, const float* v, int64_t n) {
 int run_logits(int argc, char** argv) {
   Args args(argc, argv, {"exact"});
   args.check_known({"model", "ids", "prefill", "threads", "chunks", "exact"});
-  set_global_threads(int(args.i64("threads", 0)));
-  apply_quant_math_flag(args);
+  ExecContext ctx(threads_from(args), math_mode_from(args));
   auto ids = to_ids(args.i64_list("ids"));
   const int64_t n = int64_t(ids.size());
   int64_t n_prefill = args.i64("prefill", n);
@@ -56,16 +55,16 @@ int run_logits(int argc, char** argv) {
     c = std::min(c, n_prefill - pos);
     if (c <= 0) break;
     BatchItem it{seq.get(), ids.data() + pos, c, logits.data() + pos * vocab, true};
-    model->forward({&it, 1});
+    model->forward({&it, 1}, ctx);
     pos += c;
   }
   if (pos < n_prefill) {
     BatchItem it{seq.get(), ids.data() + pos, n_prefill - pos, logits.data() + pos * vocab, true};
-    model->forward({&it, 1});
+    model->forward({&it, 1}, ctx);
   }
   for (int64_t t = n_prefill; t < n; ++t) {
     BatchItem it{seq.get(), ids.data() + t, 1, logits.data() + t * vocab, true};
-    model->forward({&it, 1});
+    model->forward({&it, 1}, ctx);
   }
   std::string out = "{\"logits\": [";
   for (int64_t t = 0; t < n; ++t) {
@@ -78,7 +77,7 @@ int run_logits(int argc, char** argv) {
 }
 
 // generate --prompt: raw text in (no chat template), text streamed out; stops at end-of-message.
-int generate_text(const Args& args) {
+int generate_text(ExecContext& ctx, const Args& args) {
   const std::string model_path = args.required("model");
   auto model = load_model(model_path);
   auto tok = load_tokenizer_for(model_path, args.str("tokenizer"));
@@ -91,7 +90,7 @@ int generate_text(const Args& args) {
   const bool json = args.has("json");
   StreamDecoder dec(*tok);
   std::string text;
-  auto out = generate_tokens(*model, *seq, tok->encode(args.str("prompt")), n_new, sampler, stop, [&](int32_t id) {
+  auto out = generate_tokens(ctx, *model, *seq, tok->encode(args.str("prompt")), n_new, sampler, stop, [&](int32_t id) {
     std::string d = dec.push(id);
     text += d;
     if (!json) std::fputs(d.c_str(), stdout), std::fflush(stdout);
@@ -107,10 +106,9 @@ int run_generate(int argc, char** argv) {
   Args args(argc, argv, {"json", "stop-eos", "ignore-eos", "exact"});
   args.check_known({"model", "ids", "prompt", "tokenizer", "n", "temp", "seed", "top-k", "top-p", "min-p",
                     "repeat-penalty", "threads", "json", "stop-eos", "ignore-eos", "ctx-size", "exact"});
-  set_global_threads(int(args.i64("threads", 0)));
-  apply_quant_math_flag(args);
+  ExecContext ctx(threads_from(args), math_mode_from(args));
   if (args.has("prompt") == args.has("ids")) throw Error("give exactly one of --ids or --prompt");
-  if (args.has("prompt")) return generate_text(args);
+  if (args.has("prompt")) return generate_text(ctx, args);
   auto ids = to_ids(args.i64_list("ids"));
   const int64_t n_new = args.i64("n", 16);
   if (n_new < 0) throw Error("-n must be >= 0");
@@ -125,7 +123,7 @@ int run_generate(int argc, char** argv) {
   std::vector<float> logits(static_cast<size_t>(cfg.vocab_size));
   std::vector<int32_t> history = ids, out;
   BatchItem it{seq.get(), ids.data(), int64_t(ids.size()), logits.data(), false};
-  model->forward({&it, 1});
+  model->forward({&it, 1}, ctx);
   for (int64_t i = 0; i < n_new; ++i) {
     int32_t tok = sampler.sample(logits, history);
     out.push_back(tok);
@@ -133,7 +131,7 @@ int run_generate(int argc, char** argv) {
     if (args.has("stop-eos") && cfg.eos_token_id && tok == *cfg.eos_token_id) break;
     if (i + 1 == n_new) break;
     BatchItem step{seq.get(), &out.back(), 1, logits.data(), false};
-    model->forward({&step, 1});
+    model->forward({&step, 1}, ctx);
   }
   if (args.has("json")) {
     std::printf("%s\n", nlohmann::json{{"ids", out}}.dump().c_str());

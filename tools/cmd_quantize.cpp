@@ -19,7 +19,7 @@ namespace {
 
 // fp8 release weights (F8_E4M3 + block scales) become F32 tensors owned by a new store; everything
 // else stays a view. The scale tensors themselves are dropped (GGUF has no place for them).
-TensorStore dequantize_fp8(const TensorStore& in, int64_t bn, int64_t bk) {
+TensorStore dequantize_fp8(ThreadPool& pool, const TensorStore& in, int64_t bn, int64_t bk) {
   TensorStore out;
   out.set_source(in.source());
   for (const auto& [name, t] : in.all()) {
@@ -36,7 +36,7 @@ TensorStore dequantize_fp8(const TensorStore& in, int64_t bn, int64_t bk) {
     f.dtype = DType::F32;
     f.n_bytes = size_t(t.n_elements()) * 4;
     float* dst = reinterpret_cast<float*>(out.keep_buffer(f.n_bytes));
-    global_pool().parallel_for(w.n_out, [&](int64_t b, int64_t e, int) {
+    pool.parallel_for(w.n_out, [&](int64_t b, int64_t e, int) {
       for (int64_t r = b; r < e; ++r) weight_row_to_f32(w, r, dst + r * w.n_in);
     });
     f.data = reinterpret_cast<const uint8_t*>(dst);
@@ -48,7 +48,8 @@ TensorStore dequantize_fp8(const TensorStore& in, int64_t bn, int64_t bk) {
 int run_quantize(int argc, char** argv) {
   Args args(argc, argv);
   args.check_known({"model", "type", "out", "threads", "name", "tokenizer-pre"});
-  set_global_threads(int(args.i64("threads", 0)));
+  const int n_threads = threads_from(args) < 1 ? default_thread_count() : threads_from(args);
+  ThreadPool pool(n_threads);
   const GgufPolicy policy = gguf_policy_from_string(args.required("type"));
   const std::string out = args.required("out");
   const std::string model = args.required("model");
@@ -65,7 +66,7 @@ int run_quantize(int argc, char** argv) {
     int64_t bn = 128, bk = 128;
     if (q.contains("weight_block_size") && q["weight_block_size"].is_array() && q["weight_block_size"].size() == 2)
       bn = q["weight_block_size"][0].get<int64_t>(), bk = q["weight_block_size"][1].get<int64_t>();
-    tensors = dequantize_fp8(ck.tensors, bn, bk);
+    tensors = dequantize_fp8(pool, ck.tensors, bn, bk);
     ck.config.erase("quantization_config");
   } else {
     tensors = std::move(ck.tensors);
@@ -73,6 +74,7 @@ int run_quantize(int argc, char** argv) {
   GgufWriteOptions opts;
   opts.policy = policy;
   opts.name = args.str("name");
+  opts.n_threads = n_threads;
   opts.extra_kvs = std::move(tok_kvs);
   const bool tty = isatty(fileno(stderr));
   opts.progress = [&](size_t done, size_t total, const std::string& name) {

@@ -25,7 +25,6 @@ int run_serve(int argc, char** argv) {
   args.check_known({"model", "host", "port", "parallel", "ctx-size", "api-key", "threads", "tokenizer", "alias",
                     "queue", "prefill-chunk", "no-mmap", "exact"});
   if (args.has("no-mmap")) set_load_mode(LoadMode::Load);
-  apply_quant_math_flag(args);
   const std::string model_path = args.required("model");
   server::ServerOptions opts;
   opts.host = args.str("host", "127.0.0.1");
@@ -42,6 +41,8 @@ int run_serve(int argc, char** argv) {
   ec.n_ctx = args.i64("ctx-size", 0);
   ec.max_queue = args.i64("queue", 64);
   ec.prefill_chunk = ec.prefill_budget = args.i64("prefill-chunk", 256);
+  ec.n_threads = threads_from(args);
+  ec.math = math_mode_from(args);
 
   // SIGINT / SIGTERM are taken by a waiting thread (blocked everywhere else), which stops the server.
   sigset_t sigs;
@@ -51,7 +52,6 @@ int run_serve(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  set_global_threads(int(args.i64("threads", 0)));
   auto tok = load_tokenizer_for(model_path, args.str("tokenizer", ""));
   auto model = load_model(model_path);
   const ModelConfig cfg = model->config();

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/commands.h"
 #include "tools/text_gen.h"
@@ -55,7 +56,8 @@ int run_tokenize(int argc, char** argv) {
   }
   std::vector<std::vector<int32_t>> all;
   if (parse_special) {
-    all = tok->encode_batch(texts);
+    mm::ThreadPool pool(mm::default_thread_count());
+    all = tok->encode_batch(texts, pool);
   } else {
     for (const auto& t : texts) all.push_back(tok->encode(t, false));
   }

@@ -5,7 +5,6 @@
 #include <cstdlib>
 
 #include "core/error.h"
-#include "ops/act_quant.h"
 
 namespace mm::cli {
 
@@ -86,8 +85,18 @@ void Args::check_known(const std::vector<std::string>& known) const {
     if (std::find(known.begin(), known.end(), k) == known.end()) throw Error("unknown option --" + k);
 }
 
-void apply_quant_math_flag(const Args& args) {
-  set_quant_math(args.has("exact") ? QuantMath::Exact : QuantMath::Int8);
+MathMode math_mode_from(const Args& args) {
+  MathMode m;
+  m.quant = args.has("exact") ? QuantMath::Exact : QuantMath::Int8;
+  const char* e = std::getenv("MM_BF16_PREFILL");
+  m.bf16_prefill = e && e[0] == '1';
+  return m;
+}
+
+int threads_from(const Args& args) {
+  const int64_t n = args.i64("threads", 0);
+  if (n > 4096) throw Error("--threads must be at most 4096 (0: one per physical core)");
+  return n < 1 ? 0 : int(n);
 }
 
 }  // namespace mm::cli

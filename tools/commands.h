@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "core/exec_context.h"
+
 namespace mm::cli {
 
 struct Command {
@@ -43,8 +45,11 @@ class Args {
   std::map<std::string, std::string> values_;
 };
 
-// `--exact`: GGUF block-format weights take the exact f32 path (QuantMath::Exact) instead of the
-// default int8 activations (decode and prefill). For every command that runs a model.
-void apply_quant_math_flag(const Args& args);
+// The math mode of a command that runs a model: `--exact` makes GGUF block-format weights take the
+// exact f32 path (QuantMath::Exact) instead of the default int8 activations (decode and prefill);
+// MM_BF16_PREFILL=1 in the environment opts into AVX512_BF16 prefill for 16-bit float weights.
+MathMode math_mode_from(const Args& args);
+// `--threads N` (default 0: physical cores).
+int threads_from(const Args& args);
 
 }  // namespace mm::cli

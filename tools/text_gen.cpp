@@ -61,7 +61,7 @@ ChatFormat chat_format_for(const ModelConfig& cfg) {
   return cfg.arch == Arch::MiniMaxM2 ? ChatFormat::M2 : ChatFormat::Text01;
 }
 
-std::vector<int32_t> generate_tokens(Model& model, SequenceState& seq, const std::vector<int32_t>& prompt,
+std::vector<int32_t> generate_tokens(ExecContext& ctx, Model& model, SequenceState& seq, const std::vector<int32_t>& prompt,
                                      int64_t max_new, Sampler& sampler, const std::vector<int32_t>& stop_ids,
                                      const std::function<void(int32_t)>& on_token) {
   if (prompt.empty()) throw Error("the prompt is empty");
@@ -70,7 +70,7 @@ std::vector<int32_t> generate_tokens(Model& model, SequenceState& seq, const std
                 std::to_string(seq.n_ctx_max - seq.n_past) + " tokens left)");
   std::vector<float> logits(static_cast<size_t>(model.config().vocab_size));
   BatchItem it{&seq, prompt.data(), int64_t(prompt.size()), logits.data(), false};
-  model.forward({&it, 1});
+  model.forward({&it, 1}, ctx);
   std::vector<int32_t> history = prompt, out;
   for (int64_t i = 0; i < max_new && seq.n_past < seq.n_ctx_max; ++i) {
     int32_t tok = sampler.sample(logits, history);
@@ -80,7 +80,7 @@ std::vector<int32_t> generate_tokens(Model& model, SequenceState& seq, const std
     on_token(tok);
     if (i + 1 == max_new) break;
     BatchItem step{&seq, &out.back(), 1, logits.data(), false};
-    model.forward({&step, 1});
+    model.forward({&step, 1}, ctx);
   }
   return out;
 }

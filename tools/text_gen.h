@@ -27,7 +27,7 @@ SamplingParams sampling_from(const Args& args);
 
 // Feeds `prompt` to `seq` (after whatever it already holds), then samples up to max_new tokens, calling
 // on_token(id) for each; stops after a stop id (not passed to on_token). Returns the generated ids.
-std::vector<int32_t> generate_tokens(Model& model, SequenceState& seq, const std::vector<int32_t>& prompt,
+std::vector<int32_t> generate_tokens(ExecContext& ctx, Model& model, SequenceState& seq, const std::vector<int32_t>& prompt,
                                      int64_t max_new, Sampler& sampler, const std::vector<int32_t>& stop_ids,
                                      const std::function<void(int32_t)>& on_token);
 

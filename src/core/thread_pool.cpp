@@ -41,6 +41,11 @@ bool spin_until(F done) {
 
 }  // namespace
 
+// The pool and thread index of the chunk this thread is running, so a nested parallel_for (run inline)
+// hands its chunks the same index: per-thread scratch indexed by it is never shared between threads.
+static thread_local const ThreadPool* t_pool = nullptr;
+static thread_local int t_index = 0;
+
 static void chunk_range(int64_t n, int64_t chunks, int64_t i, int64_t* b, int64_t* e) {
   *b = n * i / chunks;
   *e = n * (i + 1) / chunks;
@@ -67,7 +72,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   std::unique_lock<std::mutex> lk(mu_);
   if (workers <= 1 || busy_) {  // small job, or nested call from inside a job: run inline
     lk.unlock();
-    fn(0, n, 0);
+    fn(0, n, t_pool == this ? t_index : 0);
     return;
   }
   // A few chunks per thread, handed out dynamically: on a shared machine a thread that lost its core
@@ -82,7 +87,13 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   generation_.fetch_add(1, std::memory_order_release);
   lk.unlock();
   cv_work_.notify_all();  // no system call when every worker is still spinning
+  const ThreadPool* outer_pool = t_pool;
+  const int outer_index = t_index;
+  t_pool = this;
+  t_index = 0;
   const int64_t mine = run_chunks(fn, 0);
+  t_pool = outer_pool;
+  t_index = outer_index;
   done_chunks_.fetch_add(mine, std::memory_order_acq_rel);
   // Workers that woke too late to find a chunk never registered, so only active ones are awaited.
   auto finished = [this] {
@@ -95,7 +106,11 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   busy_ = false;
 }
 
+int ThreadPool::current_thread_index() const { return t_pool == this ? t_index : 0; }
+
 void ThreadPool::worker(int index) {
+  t_pool = this;
+  t_index = index;
   uint64_t seen = 0;
   auto woken = [&] { return stop_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen; };
   for (;;) {
@@ -129,25 +144,6 @@ int default_thread_count() {
   int hw = int(std::thread::hardware_concurrency());
   if (!cores.empty() && int(cores.size()) <= hw) return int(cores.size());
   return hw > 0 ? hw : 1;
-}
-
-namespace {
-std::unique_ptr<ThreadPool>& pool_slot() {
-  static std::unique_ptr<ThreadPool> p;
-  return p;
-}
-}  // namespace
-
-ThreadPool& global_pool() {
-  auto& p = pool_slot();
-  if (!p) p = std::make_unique<ThreadPool>(default_thread_count());
-  return *p;
-}
-
-void set_global_threads(int n_threads) {
-  auto& p = pool_slot();
-  if (p && p->n_threads() == n_threads) return;
-  p = std::make_unique<ThreadPool>(n_threads < 1 ? default_thread_count() : n_threads);
 }
 
 }  // namespace mm

@@ -1,6 +1,6 @@
 // A persistent pool of worker threads. parallel_for splits [0, n) into contiguous chunks (a few per
 // thread), which the calling thread and the workers claim dynamically; it returns when all are done.
-// Nested calls run serially on the calling thread. Waiting threads spin briefly (~50 us) before they
+// Nested calls run serially on the calling thread, with its thread index. Waiting threads spin briefly (~50 us) before they
 // sleep on a condition variable, so back-to-back regions do not pay a wake-up each.
 #pragma once
 #include <atomic>
@@ -24,6 +24,9 @@ class ThreadPool {
   // fn(begin, end, thread_index) over [0, n) split into chunks of >= min_chunk items; fn may be called
   // several times per thread, never concurrently with the same thread_index.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn, int64_t min_chunk = 1);
+  // The thread index of the chunk the calling thread is running in this pool, 0 outside any chunk
+  // (per-thread scratch for code that may run either in a chunk or at the top level).
+  int current_thread_index() const;
 
  private:
   void worker(int index);
@@ -50,8 +53,5 @@ class ThreadPool {
 
 // Physical cores if known, else hardware_concurrency.
 int default_thread_count();
-// The process-wide pool used by ops (set once by the frontend; defaults to default_thread_count()).
-ThreadPool& global_pool();
-void set_global_threads(int n_threads);
 
 }  // namespace mm

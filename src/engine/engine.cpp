@@ -94,7 +94,7 @@ struct Engine::Slot {
 };
 
 Engine::Engine(std::unique_ptr<Model> model, const Tokenizer* tok, EngineConfig cfg)
-    : model_(std::move(model)), tok_(tok), cfg_(cfg) {
+    : model_(std::move(model)), ctx_(cfg.n_threads, cfg.math), tok_(tok), cfg_(cfg) {
   MM_CHECK(model_ != nullptr);
   const auto& mc = model_->config();
   if (cfg_.n_parallel < 1) throw Error("--parallel must be >= 1");
@@ -389,7 +389,7 @@ bool Engine::step() {
   // 3. Run it.
   const auto t0 = std::chrono::steady_clock::now();
   try {
-    model_->forward(batch);
+    model_->forward(batch, ctx_);
   } catch (const std::exception& e) {
     for (Slot* s : members) {
       GenEvent ev;

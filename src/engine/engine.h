@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/exec_context.h"
 #include "sampling/sampler.h"
 
 namespace mm {
@@ -38,6 +39,8 @@ struct EngineConfig {
   int64_t max_queue = 64;        // requests waiting for a slot before submit() refuses
   int64_t prefill_chunk = 256;   // prompt tokens per chunk
   int64_t prefill_budget = 256;  // prompt tokens per step (at least one chunk is always taken)
+  int n_threads = 0;             // threads of the engine's pool (< 1: physical cores)
+  MathMode math;                 // arithmetic of every forward (--exact: QuantMath::Exact)
 };
 
 struct GenRequest {
@@ -124,6 +127,7 @@ class Engine {
   EngineMetrics metrics() const;
   int64_t n_ctx() const { return cfg_.n_ctx; }
   const EngineConfig& config() const { return cfg_; }
+  int n_threads() const { return ctx_.n_threads(); }
   const Tokenizer& tokenizer() const {
     MM_CHECK(tok_ != nullptr);
     return *tok_;
@@ -143,6 +147,7 @@ class Engine {
   void on_token(Slot& s);
 
   std::unique_ptr<Model> model_;  // touched only by the scheduler thread
+  ExecContext ctx_;               // the scheduler thread's threads, math mode and scratch
   const Tokenizer* tok_;
   EngineConfig cfg_;
   int64_t vocab_size_ = 0;

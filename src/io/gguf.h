@@ -148,6 +148,7 @@ struct GgufWriteOptions {
   std::vector<GgufKv> extra_kvs;
   // Called after each tensor: (done, total, gguf tensor name).
   std::function<void(size_t, size_t, const std::string&)> progress;
+  int n_threads = 0;  // threads converting tensor rows (< 1: physical cores)
 };
 
 // The GGUF name and type each tensor of `tensors` would get (file order), without writing.

@@ -356,11 +356,10 @@ std::vector<GgufKv> model_kvs(const nlohmann::json& c, const std::vector<PlanTen
 }
 
 // Converts one GGUF tensor's data (all its sources) to the target type: batches of rows converted in
-// parallel on the global pool, then written in order.
-void write_tensor_data(std::ofstream& f, const PlanTensor& p) {
+// parallel on `pool`, then written in order.
+void write_tensor_data(std::ofstream& f, const PlanTensor& p, ThreadPool& pool) {
   const int64_t ne0 = p.e.ne[0];
   const size_t out_row = dtype_row_bytes(p.e.dtype, ne0);
-  ThreadPool& pool = global_pool();
   std::vector<std::vector<float>> scratch(size_t(pool.n_threads()), std::vector<float>(static_cast<size_t>(ne0)));
   const int64_t batch = std::max<int64_t>(1, (int64_t(32) << 20) / int64_t(out_row + size_t(ne0) * 4));
   std::vector<uint8_t> out;
@@ -448,8 +447,9 @@ void gguf_write(const std::string& path, const nlohmann::json& hf_config, const 
     if (!f) throw Error("cannot create " + tmp);
     f.write(h.s.data(), std::streamsize(h.s.size()));
     static const char kZeros[kAlign] = {};
+    ThreadPool pool(opts.n_threads < 1 ? default_thread_count() : opts.n_threads);
     for (size_t i = 0; i < plan.size(); ++i) {
-      write_tensor_data(f, plan[i]);
+      write_tensor_data(f, plan[i], pool);
       f.write(kZeros, std::streamsize((kAlign - sizes[i] % kAlign) % kAlign));
       if (opts.progress) opts.progress(i + 1, plan.size(), plan[i].e.name);
     }

@@ -21,7 +21,7 @@ void embed_tokens(const Weight& emb, std::span<const BatchItem> batch, const Bat
       weight_row_to_f32(emb, batch[i].tokens[t], out + (lay.row0[i] + t) * emb.n_in);
 }
 
-void softmax_attention_block(const SoftmaxAttnWeights& w, const SoftmaxAttnShape& s, const Rope& rope,
+void softmax_attention_block(ExecContext& ctx, const SoftmaxAttnWeights& w, const SoftmaxAttnShape& s, const Rope& rope,
                              std::span<const BatchItem> batch, const BatchLayout& lay, int64_t il,
                              const float* x, float* out) {
   const int64_t T = lay.n_rows, hd = s.head_dim;
@@ -30,10 +30,10 @@ void softmax_attention_block(const SoftmaxAttnWeights& w, const SoftmaxAttnShape
   std::vector<float> k(static_cast<size_t>(T * kv_width));  // [T, kv·hd]
   std::vector<float> v(static_cast<size_t>(T * kv_width));  // [T, kv·hd]
   std::vector<float> o(static_cast<size_t>(T * q_width));   // [T, H·hd] attention output
-  matmul_shared(x, T, {{&w.q, q.data()}, {&w.k, k.data()}, {&w.v, v.data()}});
+  matmul_shared(ctx, x, T, {{&w.q, q.data()}, {&w.k, k.data()}, {&w.v, v.data()}});
   if (!w.q_norm.empty()) {  // RMSNorm over the whole projected q / k, before the head split
-    rms_norm(q.data(), w.q_norm.data(), T, q_width, s.qk_norm_eps, q.data());
-    rms_norm(k.data(), w.k_norm.data(), T, kv_width, s.qk_norm_eps, k.data());
+    rms_norm(ctx, q.data(), w.q_norm.data(), T, q_width, s.qk_norm_eps, q.data());
+    rms_norm(ctx, k.data(), w.k_norm.data(), T, kv_width, s.qk_norm_eps, k.data());
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     const BatchItem& it = batch[i];
@@ -48,12 +48,12 @@ void softmax_attention_block(const SoftmaxAttnWeights& w, const SoftmaxAttnShape
     }
     AttentionArgs a{q.data() + lay.row0[i] * q_width, it.n_tokens, it.seq->n_past, cache.k.data(), cache.v.data(),
                     s.n_heads, s.n_kv_heads, hd, float(1.0 / std::sqrt(double(hd))), o.data() + lay.row0[i] * q_width};
-    attention_causal(a);
+    attention_causal(ctx, a);
   }
-  matmul(o.data(), T, w.o, out);
+  matmul(ctx, o.data(), T, w.o, out);
 }
 
-void output_logits(const Weight& lm_head, const std::vector<float>& final_norm, double eps,
+void output_logits(ExecContext& ctx, const Weight& lm_head, const std::vector<float>& final_norm, double eps,
                    std::span<const BatchItem> batch, const BatchLayout& lay, const float* h) {
   const int64_t hidden = lm_head.n_in, vocab = lm_head.n_out;
   std::vector<int64_t> rows;  // batch rows whose logits are wanted
@@ -66,9 +66,9 @@ void output_logits(const Weight& lm_head, const std::vector<float>& final_norm, 
   const int64_t n = int64_t(rows.size());
   std::vector<float> x(static_cast<size_t>(n * hidden));  // [n, hidden] normalised final hidden states
   for (int64_t r = 0; r < n; ++r) std::copy_n(h + rows[size_t(r)] * hidden, hidden, x.begin() + r * hidden);
-  rms_norm(x.data(), final_norm.data(), n, hidden, eps, x.data());
+  rms_norm(ctx, x.data(), final_norm.data(), n, hidden, eps, x.data());
   std::vector<float> logits(static_cast<size_t>(n * vocab));  // [n, vocab]
-  matmul(x.data(), n, lm_head, logits.data());
+  matmul(ctx, x.data(), n, lm_head, logits.data());
   int64_t r = 0;
   for (const auto& it : batch) {
     if (!it.logits || it.n_tokens == 0) continue;

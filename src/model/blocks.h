@@ -35,12 +35,12 @@ struct SoftmaxAttnShape {
 
 // x: [n_rows, hidden] (normalised layer input) -> out: [n_rows, hidden]. Appends the new keys and
 // values to each item's KvCache at layer `il`.
-void softmax_attention_block(const SoftmaxAttnWeights& w, const SoftmaxAttnShape& s, const Rope& rope,
+void softmax_attention_block(ExecContext& ctx, const SoftmaxAttnWeights& w, const SoftmaxAttnShape& s, const Rope& rope,
                              std::span<const BatchItem> batch, const BatchLayout& lay, int64_t il,
                              const float* x, float* out);
 
 // Final norm + lm_head for the rows whose logits the items asked for; writes item.logits.
-void output_logits(const Weight& lm_head, const std::vector<float>& final_norm, double eps,
+void output_logits(ExecContext& ctx, const Weight& lm_head, const std::vector<float>& final_norm, double eps,
                    std::span<const BatchItem> batch, const BatchLayout& lay, const float* h);
 
 // ---- tensor-table rows and weight binding shared by the architectures (HF names) ----------------------

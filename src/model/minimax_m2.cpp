@@ -65,7 +65,7 @@ class M2Model final : public Model {
 
   double total_weight_bytes() const override { return table_weight_bytes(store_, m2_tensor_specs(cfg_)); }
 
-  void forward(std::span<const BatchItem> batch) override {
+  void forward(std::span<const BatchItem> batch, ExecContext& ctx) override {
     validate_batch(batch);
     const auto& c = cfg_;
     const BatchLayout lay(batch);
@@ -81,15 +81,15 @@ class M2Model final : public Model {
     for (int64_t il = 0; il < c.num_hidden_layers; ++il) {
       const Layer& L = layers_[size_t(il)];
       // --- attention sublayer: h += Attn(RMSNorm_in(h))
-      rms_norm(h.data(), L.input_norm.data(), T, D, c.rms_norm_eps, a.data());
-      softmax_attention_block(L.attn, shape, rope_, batch, lay, il, a.data(), sub.data());
+      rms_norm(ctx, h.data(), L.input_norm.data(), T, D, c.rms_norm_eps, a.data());
+      softmax_attention_block(ctx, L.attn, shape, rope_, batch, lay, il, a.data(), sub.data());
       for (int64_t i = 0; i < T * D; ++i) h[size_t(i)] += sub[size_t(i)];
       // --- MoE sublayer: h += MoE(RMSNorm_post(h))
-      rms_norm(h.data(), L.post_norm.data(), T, D, c.rms_norm_eps, a.data());
-      moe_forward(a.data(), T, D, L.moe, c.num_experts_per_tok, kind, sub.data());
+      rms_norm(ctx, h.data(), L.post_norm.data(), T, D, c.rms_norm_eps, a.data());
+      moe_forward(ctx, a.data(), T, D, L.moe, c.num_experts_per_tok, kind, sub.data());
       for (int64_t i = 0; i < T * D; ++i) h[size_t(i)] += sub[size_t(i)];
     }
-    output_logits(g_.lm_head, g_.final_norm, c.rms_norm_eps, batch, lay, h.data());
+    output_logits(ctx, g_.lm_head, g_.final_norm, c.rms_norm_eps, batch, lay, h.data());
     for (const auto& it : batch) it.seq->n_past += it.n_tokens;
   }
 

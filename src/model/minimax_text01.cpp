@@ -12,7 +12,6 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "core/thread_pool.h"
 #include "model/blocks.h"
 #include "ops/basic.h"
 #include "ops/lightning.h"
@@ -79,7 +78,7 @@ class Text01Model final : public Model {
 
   double total_weight_bytes() const override { return table_weight_bytes(store_, text01_tensor_specs(cfg_)); }
 
-  void forward(std::span<const BatchItem> batch) override {
+  void forward(std::span<const BatchItem> batch, ExecContext& ctx) override {
     validate_batch(batch);
     const auto& c = cfg_;
     const BatchLayout lay(batch);
@@ -95,16 +94,16 @@ class Text01Model final : public Model {
       const Layer& L = layers_[size_t(il)];
       const LayerConfig& lc = c.layers[size_t(il)];
       // --- attention sublayer
-      rms_norm(h.data(), L.input_norm.data(), T, D, c.rms_norm_eps, a.data());
-      if (lc.attn_kind == AttnKind::Lightning) lightning_block(L.lin, batch, lay, il, a.data(), sub.data());
-      else softmax_attention_block(L.attn, shape, rope_, batch, lay, il, a.data(), sub.data());
+      rms_norm(ctx, h.data(), L.input_norm.data(), T, D, c.rms_norm_eps, a.data());
+      if (lc.attn_kind == AttnKind::Lightning) lightning_block(ctx, L.lin, batch, lay, il, a.data(), sub.data());
+      else softmax_attention_block(ctx, L.attn, shape, rope_, batch, lay, il, a.data(), sub.data());
       residual(c.postnorm ? a.data() : h.data(), lc.attn_alpha, sub.data(), lc.attn_beta, T * D, h.data());
       // --- MoE sublayer
-      rms_norm(h.data(), L.post_norm.data(), T, D, c.rms_norm_eps, a.data());
-      moe_forward(a.data(), T, D, L.moe, c.num_experts_per_tok, RouterKind::Softmax, sub.data());
+      rms_norm(ctx, h.data(), L.post_norm.data(), T, D, c.rms_norm_eps, a.data());
+      moe_forward(ctx, a.data(), T, D, L.moe, c.num_experts_per_tok, RouterKind::Softmax, sub.data());
       residual(c.postnorm ? a.data() : h.data(), lc.mlp_alpha, sub.data(), lc.mlp_beta, T * D, h.data());
     }
-    output_logits(g_.lm_head, g_.final_norm, c.rms_norm_eps, batch, lay, h.data());
+    output_logits(ctx, g_.lm_head, g_.final_norm, c.rms_norm_eps, batch, lay, h.data());
     for (const auto& it : batch) it.seq->n_past += it.n_tokens;
   }
 
@@ -115,20 +114,20 @@ class Text01Model final : public Model {
   }
 
   // Lightning attention sublayer. x: [T, hidden] -> out: [T, hidden].
-  void lightning_block(const LightningWeights& w, std::span<const BatchItem> batch, const BatchLayout& lay,
+  void lightning_block(ExecContext& ctx, const LightningWeights& w, std::span<const BatchItem> batch, const BatchLayout& lay,
                        int64_t il, const float* x, float* out) const {
     const int64_t T = lay.n_rows, H = cfg_.num_attention_heads, d = cfg_.head_dim, inner = H * d;
     std::vector<float> qkv(static_cast<size_t>(T * 3 * inner));  // [T, H, 3d]: per head [q | k | v]
     std::vector<float> o(static_cast<size_t>(T * inner));        // [T, H·d] attention output, head-major
     std::vector<float> gate(static_cast<size_t>(T * inner));     // [T, H·d]
-    matmul_shared(x, T, {{&w.qkv, qkv.data()}, {&w.output_gate, gate.data()}});  // both read x
-    silu_inplace(qkv.data(), T * 3 * inner);
+    matmul_shared(ctx, x, T, {{&w.qkv, qkv.data()}, {&w.output_gate, gate.data()}});  // both read x
+    silu_inplace(ctx, qkv.data(), T * 3 * inner);
     for (size_t i = 0; i < batch.size(); ++i) {
       const BatchItem& it = batch[i];
       auto& state = std::get<LinearState>(it.seq->layers[size_t(il)]);
       const bool recurrent = lightning_mode_ == LightningMode::Recurrent ||
                              (lightning_mode_ == LightningMode::Auto && it.n_tokens == 1);
-      global_pool().parallel_for(H, [&](int64_t hb, int64_t he, int) {
+      ctx.parallel_for(H, [&](int64_t hb, int64_t he, int) {
         for (int64_t hh = hb; hh < he; ++hh) {
           const float* base = qkv.data() + lay.row0[i] * 3 * inner + hh * 3 * d;
           LightningHeadArgs a{base, base + d, base + 2 * d, 3 * inner, o.data() + lay.row0[i] * inner + hh * d, inner,
@@ -139,8 +138,8 @@ class Text01Model final : public Model {
       });
     }
     // o = RMSNorm(o) (over all heads jointly) ⊙ sigmoid(gate), fused into one pass
-    rms_norm_sigmoid_gate(o.data(), w.norm.data(), T, inner, cfg_.lightning_norm_eps, gate.data(), o.data());
-    matmul(o.data(), T, w.out_proj, out);
+    rms_norm_sigmoid_gate(ctx, o.data(), w.norm.data(), T, inner, cfg_.lightning_norm_eps, gate.data(), o.data());
+    matmul(ctx, o.data(), T, w.out_proj, out);
   }
 
   TensorStore store_;

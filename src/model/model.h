@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/exec_context.h"
 #include "io/safetensors.h"
 #include "model/config.h"
 #include "model/weights.h"
@@ -32,9 +33,10 @@ class Model {
   virtual ~Model() = default;
   const ModelConfig& config() const { return cfg_; }
 
-  // Runs every item's new tokens through the model, appending to their sequence memory. Token ids and
-  // context length are validated (mm::Error) before any state changes.
-  virtual void forward(std::span<const BatchItem> batch) = 0;
+  // Runs every item's new tokens through the model, appending to their sequence memory, on the
+  // context's threads and math mode (core/exec_context.h). Token ids and context length are validated
+  // (mm::Error) before any state changes.
+  virtual void forward(std::span<const BatchItem> batch, ExecContext& ctx) = 0;
   // Fresh per-layer memory for one sequence of at most n_ctx_max tokens (<= max_position_embeddings).
   virtual std::unique_ptr<SequenceState> new_sequence(int64_t n_ctx_max) const = 0;
   // Bytes of weights read per token (active experts only), for the roofline in benchmarks.

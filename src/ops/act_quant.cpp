@@ -1,19 +1,11 @@
 #include "ops/act_quant.h"
 
-#include <atomic>
 #include <cmath>
 
 #include "core/error.h"
 #include "ops/simd/quant_dot.h"
 
 namespace mm {
-
-namespace {
-std::atomic<QuantMath> g_quant_math{QuantMath::Int8};
-}
-
-void set_quant_math(QuantMath m) { g_quant_math.store(m, std::memory_order_relaxed); }
-QuantMath quant_math() { return g_quant_math.load(std::memory_order_relaxed); }
 
 void quantize_act_q8_ref(const float* x, int64_t n_in, int8_t* q, float* d, int32_t* s) {
   MM_CHECK(n_in % kActBlock == 0);
@@ -34,15 +26,22 @@ void quantize_act_q8_ref(const float* x, int64_t n_in, int8_t* q, float* d, int3
   }
 }
 
-void quantize_act_q8(const float* x, int64_t ldx, int64_t n_rows, int64_t n_in, ActQ8* out) {
-  MM_CHECK(n_in % kActBlock == 0);
+ActQ8 alloc_act_q8(Arena& arena, int64_t n_rows, int64_t n_in) {
+  MM_CHECK(n_in % kActBlock == 0 && n_rows >= 0);
   const int64_t nb = n_in / kActBlock;
-  out->n_rows = n_rows;
-  out->n_in = n_in;
-  out->q.resize(size_t(n_rows * n_in));
-  out->d.resize(size_t(n_rows * nb));
-  out->s.resize(size_t(n_rows * nb));
-  simd::quantize_act_q8_rows(x, ldx, n_rows, n_in, out->q.data(), out->d.data(), out->s.data());
+  ActQ8 a;
+  a.n_rows = n_rows;
+  a.n_in = n_in;
+  a.q = arena.alloc<int8_t>(size_t(n_rows * n_in));
+  a.d = arena.alloc<float>(size_t(n_rows * nb));
+  a.s = arena.alloc<int32_t>(size_t(n_rows * nb));
+  return a;
+}
+
+ActQ8 quantize_act_q8(Arena& arena, const float* x, int64_t ldx, int64_t n_rows, int64_t n_in) {
+  ActQ8 a = alloc_act_q8(arena, n_rows, n_in);
+  simd::quantize_act_q8_rows(x, ldx, n_rows, n_in, a.q, a.d, a.s);
+  return a;
 }
 
 }  // namespace mm

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <vector>
 
-#include "core/thread_pool.h"
+#include "core/arena.h"
 #include "ops/simd/kernels.h"
 
 namespace mm {
@@ -21,11 +21,11 @@ constexpr int64_t kBq = 32, kKt = 64;
 // (simd::weighted_row_sum) rather than a GEMM against the transposed tile.
 constexpr int64_t kMinGemmRows = 16;
 
-void attention_block(const AttentionArgs& a, int64_t i0, int64_t nq, int64_t kvh, std::vector<float>& buf) {
+void attention_block(const AttentionArgs& a, int64_t i0, int64_t nq, int64_t kvh, Arena& scratch) {
   const int64_t hd = a.head_dim, group = a.n_heads / a.n_kv_heads, rows = group * nq;
   const int64_t q_stride = a.n_heads * hd, kv_stride = a.n_kv_heads * hd;
-  buf.resize(size_t(rows * (2 * hd + kKt + 2) + hd * kKt));
-  float* qb = buf.data();          // [rows, hd], row g * nq + ii, pre-scaled
+  ArenaScope scope(scratch);
+  float* qb = scratch.alloc<float>(size_t(rows * (2 * hd + kKt + 2) + hd * kKt));  // [rows, hd], row g * nq + ii, pre-scaled
   float* acc = qb + rows * hd;     // [rows, hd]
   float* sc = acc + rows * hd;     // [rows, kKt]
   float* m = sc + rows * kKt;      // [rows]
@@ -84,14 +84,13 @@ void attention_block(const AttentionArgs& a, int64_t i0, int64_t nq, int64_t kvh
 
 }  // namespace
 
-void attention_causal(const AttentionArgs& a) {
+void attention_causal(ExecContext& ctx, const AttentionArgs& a) {
   const int64_t n_blocks = (a.n_q + kBq - 1) / kBq;
-  global_pool().parallel_for(n_blocks * a.n_kv_heads, [&](int64_t b, int64_t e, int) {
-    thread_local std::vector<float> buf;
+  ctx.parallel_for(n_blocks * a.n_kv_heads, [&](int64_t b, int64_t e, int ti) {
     for (int64_t task = b; task < e; ++task) {
       const int64_t blk = task / a.n_kv_heads, kvh = task % a.n_kv_heads;
       const int64_t i0 = blk * kBq;
-      attention_block(a, i0, std::min(kBq, a.n_q - i0), kvh, buf);
+      attention_block(a, i0, std::min(kBq, a.n_q - i0), kvh, ctx.scratch(ti));
     }
   });
 }

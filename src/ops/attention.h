@@ -2,6 +2,8 @@
 #pragma once
 #include <cstdint>
 
+#include "core/exec_context.h"
+
 namespace mm {
 
 struct AttentionArgs {
@@ -18,7 +20,7 @@ struct AttentionArgs {
 // Threaded over (query, head) (decode) or (block of 32 queries, kv head) with GEMM tiles (prefill, 16+
 // queries); each task streams over the keys with an online softmax, so no
 // n x n score matrix is ever materialised.
-void attention_causal(const AttentionArgs& a);
+void attention_causal(ExecContext& ctx, const AttentionArgs& a);
 // Plain scalar reference (two-pass softmax, double accumulation).
 void attention_causal_ref(const AttentionArgs& a);
 

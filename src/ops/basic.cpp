@@ -4,7 +4,6 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "core/thread_pool.h"
 
 namespace mm {
 
@@ -15,9 +14,9 @@ namespace {
 constexpr int64_t kParallelMin = 1 << 15;
 
 template <class F>
-void for_elements(int64_t n, F&& f) {
+void for_elements(ExecContext& ctx, int64_t n, F&& f) {
   if (n < 2 * kParallelMin) return f(int64_t(0), n);
-  global_pool().parallel_for(n, [&](int64_t b, int64_t e, int) { f(b, e); }, kParallelMin);
+  ctx.parallel_for(n, [&](int64_t b, int64_t e, int) { f(b, e); }, kParallelMin);
 }
 
 void rms_norm_row(const float* xr, const float* w, int64_t n, double eps, const float* gate, float* o) {
@@ -30,41 +29,40 @@ void rms_norm_row(const float* xr, const float* w, int64_t n, double eps, const 
     for (int64_t i = 0; i < n; ++i) o[i] = w[i] * (xr[i] * inv);
 }
 
-void rms_norm_rows(const float* x, const float* w, int64_t n_rows, int64_t n, double eps, const float* gate,
+void rms_norm_rows(ExecContext& ctx, const float* x, const float* w, int64_t n_rows, int64_t n, double eps, const float* gate,
                    float* out) {
   auto rows = [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) rms_norm_row(x + r * n, w, n, eps, gate ? gate + r * n : nullptr, out + r * n);
   };
   if (n_rows * n < 2 * kParallelMin) return rows(0, n_rows);
-  global_pool().parallel_for(n_rows, [&](int64_t b, int64_t e, int) { rows(b, e); },
-                             std::max<int64_t>(1, kParallelMin / n));
+  ctx.parallel_for(n_rows, [&](int64_t b, int64_t e, int) { rows(b, e); }, std::max<int64_t>(1, kParallelMin / n));
 }
 
 }  // namespace
 
-void rms_norm(const float* x, const float* w, int64_t n_rows, int64_t n, double eps, float* out) {
-  rms_norm_rows(x, w, n_rows, n, eps, nullptr, out);
+void rms_norm(ExecContext& ctx, const float* x, const float* w, int64_t n_rows, int64_t n, double eps, float* out) {
+  rms_norm_rows(ctx, x, w, n_rows, n, eps, nullptr, out);
 }
 
-void rms_norm_sigmoid_gate(const float* x, const float* w, int64_t n_rows, int64_t n, double eps, const float* gate,
+void rms_norm_sigmoid_gate(ExecContext& ctx, const float* x, const float* w, int64_t n_rows, int64_t n, double eps, const float* gate,
                            float* out) {
-  rms_norm_rows(x, w, n_rows, n, eps, gate, out);
+  rms_norm_rows(ctx, x, w, n_rows, n, eps, gate, out);
 }
 
-void silu_inplace(float* x, int64_t n) {
-  for_elements(n, [&](int64_t b, int64_t e) {
+void silu_inplace(ExecContext& ctx, float* x, int64_t n) {
+  for_elements(ctx, n, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i]));
   });
 }
 
-void sigmoid_inplace(float* x, int64_t n) {
-  for_elements(n, [&](int64_t b, int64_t e) {
+void sigmoid_inplace(ExecContext& ctx, float* x, int64_t n) {
+  for_elements(ctx, n, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) x[i] = 1.0f / (1.0f + std::exp(-x[i]));
   });
 }
 
-void swiglu_inplace(float* g, const float* u, int64_t n) {
-  for_elements(n, [&](int64_t b, int64_t e) {
+void swiglu_inplace(ExecContext& ctx, float* g, const float* u, int64_t n) {
+  for_elements(ctx, n, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
   });
 }

@@ -1,19 +1,21 @@
-// Element-wise and row-wise ops on f32 activations.
+// Element-wise and row-wise ops on f32 activations (split across the context's pool when big enough).
 #pragma once
 #include <cstdint>
+
+#include "core/exec_context.h"
 
 namespace mm {
 
 // out[r] = w ⊙ x[r] / sqrt(mean(x[r]²) + eps) for n_rows rows of n; out may alias x.
-void rms_norm(const float* x, const float* w, int64_t n_rows, int64_t n, double eps, float* out);
+void rms_norm(ExecContext& ctx, const float* x, const float* w, int64_t n_rows, int64_t n, double eps, float* out);
 // Fused norm + output gate (lightning output path): out[r] = rms_norm(x[r]) ⊙ sigmoid(gate[r]); one
 // pass over the activations instead of three. out may alias x.
-void rms_norm_sigmoid_gate(const float* x, const float* w, int64_t n_rows, int64_t n, double eps, const float* gate,
+void rms_norm_sigmoid_gate(ExecContext& ctx, const float* x, const float* w, int64_t n_rows, int64_t n, double eps, const float* gate,
                            float* out);
-void silu_inplace(float* x, int64_t n);
-void sigmoid_inplace(float* x, int64_t n);
+void silu_inplace(ExecContext& ctx, float* x, int64_t n);
+void sigmoid_inplace(ExecContext& ctx, float* x, int64_t n);
 // g[i] = silu(g[i]) * u[i]
-void swiglu_inplace(float* g, const float* u, int64_t n);
+void swiglu_inplace(ExecContext& ctx, float* g, const float* u, int64_t n);
 // In-place softmax over n values.
 void softmax_inplace(float* x, int64_t n);
 

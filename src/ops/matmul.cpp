@@ -4,7 +4,6 @@
 #include <vector>
 
 #include "core/error.h"
-#include "core/thread_pool.h"
 #include "ops/act_quant.h"
 #include "ops/quant.h"
 #include "ops/simd/bf16_gemm.h"
@@ -64,103 +63,103 @@ bool to_gemm_b(const Weight& w, simd::GemmB* b) {
 
 simd::QMatrix quant_matrix(const Weight& w) { return {w.dtype, w.data, w.row_bytes, w.n_in}; }
 
-bool matmul_int8_prefill(const Weight& w, int64_t n_rows) {
-  return n_rows > 4 && quant_math() == QuantMath::Int8 && !w.scale && simd::quant_supported(w.dtype) &&
-         simd::quant_gemm_fast();
+const char* matmul_path_name(MatmulPath p) {
+  switch (p) {
+    case MatmulPath::Gemm: return "gemm";
+    case MatmulPath::Bf16Gemm: return "bf16_gemm";
+    case MatmulPath::Int8Gemv: return "int8_gemv";
+    case MatmulPath::Int8Gemm: return "int8_gemm";
+    case MatmulPath::QuantGemv: return "quant_gemv";
+    case MatmulPath::QuantPanel: return "quant_panel";
+    case MatmulPath::DequantRows: return "dequant_rows";
+  }
+  return "?";
 }
 
-static bool int8_decode(const Weight& w, int64_t n_rows) {
-  return n_rows <= 4 && quant_math() == QuantMath::Int8 && !w.scale && simd::quant_supported(w.dtype);
-}
-
-// GGUF block formats. Under QuantMath::Int8 (the default) x is quantised to int8 blocks of 32 and
-// multiplied against the weights' integer codes, llama.cpp's arithmetic: decode (1..4 x rows) streams
-// each weight row once (simd::quant_gemv_q8); more rows on a VNNI CPU use the integer GEMM
-// (quant_gemm.h). Under Exact the blocks are dequantised exactly: decode in registers, FMA'd in f32
-// against x (simd::quant_gemv); more rows dequantise a panel of weight rows to f32 once (SIMD) and run
-// the f32 GEMM on it, which reuses the panel across all x rows.
-static void matmul_rows_quant(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y,
-                              const ActQ8* xq, int64_t xq_row0) {
-  const simd::QMatrix q = quant_matrix(w);
-  if (int8_decode(w, n_rows)) {
-    if (!xq) {  // callers that split a product themselves (MoE decode) quantise once and pass xq
-      thread_local ActQ8 x_local;
-      quantize_act_q8(x, w.n_in, n_rows, w.n_in, &x_local);
-      xq = &x_local;
-      xq_row0 = 0;
-    }
-    simd::quant_gemv_q8(*xq, xq_row0, n_rows, q, o0, o1, y, w.n_out);
-    return;
-  }
-  if (n_rows <= 4) {
-    simd::quant_gemv(x, w.n_in, n_rows, q, o0, o1, y, w.n_out);
-    return;
-  }
-  if (matmul_int8_prefill(w, n_rows)) {
-    thread_local ActQ8 x_local;
-    quantize_act_q8(x, w.n_in, n_rows, w.n_in, &x_local);
-    simd::QGemmAct a;
-    simd::quant_gemm_prepare(w.dtype, x_local, &a);
-    simd::quant_gemm(q, a, o0, o1, y, w.n_out);
-    return;
-  }
-  constexpr int64_t kPanel = 64;  // matmul()'s prefill row group: one panel per task
-  thread_local std::vector<float> buf;
-  const int64_t rows = std::min(kPanel, o1 - o0);
-  if (buf.size() < size_t(rows * w.n_in)) buf.resize(size_t(rows * w.n_in));
-  for (int64_t o = o0; o < o1; o += kPanel) {
-    const int64_t n = std::min(kPanel, o1 - o);
-    simd::quant_dequant_rows(q, o, o + n, buf.data());
-    simd::GemmB fb{simd::BKind::F32, reinterpret_cast<const uint8_t*>(buf.data()), size_t(w.n_in) * 4, w.n_in};
-    simd::gemm_nt(x, w.n_in, n_rows, fb, 0, n, y + o, w.n_out, false);
-  }
-}
-
-void matmul_rows(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y) {
-  matmul_rows(x, n_rows, w, o0, o1, y, nullptr, 0);
-}
-
-void matmul_rows(const float* x, int64_t n_rows, const Weight& w, int64_t o0, int64_t o1, float* y,
-                 const ActQ8* xq, int64_t xq_row0) {
+MatmulPath plan_matmul(const Weight& w, int64_t n_rows, const MathMode& math, bool whole) {
+  const bool fast = math.quant == QuantMath::Int8;
+  if (whole && fast && math.bf16_prefill && n_rows >= 16 && (w.dtype == DType::BF16 || w.dtype == DType::F16) &&
+      !w.scale && w.n_in % 2 == 0 && simd::bf16_gemm_supported())
+    return MatmulPath::Bf16Gemm;
   simd::GemmB b;
-  if (to_gemm_b(w, &b)) {
-    simd::gemm_nt(x, w.n_in, n_rows, b, o0, o1, y, w.n_out, false);
-    return;
-  }
-  if (!w.scale && simd::quant_supported(w.dtype)) {
-    matmul_rows_quant(x, n_rows, w, o0, o1, y, xq, xq_row0);
-    return;
-  }
-  constexpr int64_t kRows = 16;
-  thread_local std::vector<float> buf;
-  if (buf.size() < size_t(kRows * w.n_in)) buf.resize(size_t(kRows * w.n_in));
-  for (int64_t o = o0; o < o1; o += kRows) {
-    const int64_t n = std::min(kRows, o1 - o);
-    for (int64_t j = 0; j < n; ++j) weight_row_to_f32(w, o + j, buf.data() + j * w.n_in);
-    simd::GemmB fb{simd::BKind::F32, reinterpret_cast<const uint8_t*>(buf.data()), size_t(w.n_in) * 4, w.n_in};
-    simd::gemm_nt(x, w.n_in, n_rows, fb, 0, n, y + o, w.n_out, false);
+  if (to_gemm_b(w, &b)) return MatmulPath::Gemm;
+  if (w.scale || !simd::quant_supported(w.dtype)) return MatmulPath::DequantRows;
+  if (n_rows <= 4) return fast ? MatmulPath::Int8Gemv : MatmulPath::QuantGemv;
+  if (fast && simd::quant_gemm_fast()) return MatmulPath::Int8Gemm;
+  return MatmulPath::QuantPanel;
+}
+
+void matmul_rows(ExecContext& ctx, int thread_index, const float* x, int64_t n_rows, const Weight& w, int64_t o0,
+                 int64_t o1, float* y, const ActQ8* xq, int64_t xq_row0) {
+  Arena& scratch = ctx.scratch(thread_index);
+  ArenaScope scope(scratch);
+  switch (plan_matmul(w, n_rows, ctx.math(), false)) {
+    case MatmulPath::Gemm:
+    case MatmulPath::Bf16Gemm: {  // (not planned for row slices)
+      simd::GemmB b;
+      to_gemm_b(w, &b);
+      simd::gemm_nt(x, w.n_in, n_rows, b, o0, o1, y, w.n_out, false);
+      return;
+    }
+    case MatmulPath::Int8Gemv: {
+      ActQ8 x_local;
+      if (!xq) {  // callers that split a product themselves (MoE decode) quantise once and pass xq
+        x_local = quantize_act_q8(scratch, x, w.n_in, n_rows, w.n_in);
+        xq = &x_local;
+        xq_row0 = 0;
+      }
+      simd::quant_gemv_q8(scratch, *xq, xq_row0, n_rows, quant_matrix(w), o0, o1, y, w.n_out);
+      return;
+    }
+    case MatmulPath::QuantGemv: simd::quant_gemv(x, w.n_in, n_rows, quant_matrix(w), o0, o1, y, w.n_out); return;
+    case MatmulPath::Int8Gemm: {
+      const ActQ8 x_local = quantize_act_q8(scratch, x, w.n_in, n_rows, w.n_in);
+      simd::QGemmAct a;
+      simd::quant_gemm_prepare(w.dtype, x_local, &a);
+      simd::quant_gemm(scratch, quant_matrix(w), a, o0, o1, y, w.n_out);
+      return;
+    }
+    case MatmulPath::QuantPanel: {
+      // Exact prefill of block formats: dequantise a panel of weight rows to f32 once (SIMD) and run the
+      // f32 GEMM on it, which reuses the panel across all x rows.
+      constexpr int64_t kPanel = 64;  // matmul()'s prefill row group: one panel per task
+      float* buf = scratch.alloc<float>(size_t(std::min(kPanel, o1 - o0) * w.n_in));
+      const simd::QMatrix q = quant_matrix(w);
+      for (int64_t o = o0; o < o1; o += kPanel) {
+        const int64_t n = std::min(kPanel, o1 - o);
+        simd::quant_dequant_rows(q, o, o + n, buf);
+        simd::GemmB fb{simd::BKind::F32, reinterpret_cast<const uint8_t*>(buf), size_t(w.n_in) * 4, w.n_in};
+        simd::gemm_nt(x, w.n_in, n_rows, fb, 0, n, y + o, w.n_out, false);
+      }
+      return;
+    }
+    case MatmulPath::DequantRows: {
+      constexpr int64_t kRows = 16;
+      float* buf = scratch.alloc<float>(size_t(kRows * w.n_in));
+      for (int64_t o = o0; o < o1; o += kRows) {
+        const int64_t n = std::min(kRows, o1 - o);
+        for (int64_t j = 0; j < n; ++j) weight_row_to_f32(w, o + j, buf + j * w.n_in);
+        simd::GemmB fb{simd::BKind::F32, reinterpret_cast<const uint8_t*>(buf), size_t(w.n_in) * 4, w.n_in};
+        simd::gemm_nt(x, w.n_in, n_rows, fb, 0, n, y + o, w.n_out, false);
+      }
+      return;
+    }
   }
 }
 
-// Fast mode, 16-bit float weights, prefill, when enabled (simd::bf16_prefill_enabled): activations (and
-// F16 weights) rounded to bf16 and multiplied with AVX512_BF16 dot products (twice the f32 FMA rate).
-static bool bf16_prefill(const Weight& w, int64_t n_rows) {
-  return n_rows >= 16 && quant_math() == QuantMath::Int8 && (w.dtype == DType::BF16 || w.dtype == DType::F16) &&
-         !w.scale && w.n_in % 2 == 0 && simd::bf16_prefill_enabled() && simd::bf16_gemm_supported();
-}
-
-void matmul_shared(const float* x, int64_t n_rows, std::initializer_list<MatmulOut> outs) {
-  // The int8 products: one quantisation, one preparation per weight format, one parallel region.
+void matmul_shared(ExecContext& ctx, const float* x, int64_t n_rows, std::initializer_list<MatmulOut> outs) {
+  // The int8 GEMM products: one quantisation, one preparation per weight format, one parallel region.
   std::vector<MatmulOut> q8;
   for (const MatmulOut& m : outs) {
     MM_CHECK(!m.w->empty() && m.w->n_in == outs.begin()->w->n_in, "matmul_shared: weights of different widths");
-    if (matmul_int8_prefill(*m.w, n_rows)) q8.push_back(m);
-    else matmul(x, n_rows, *m.w, m.y);
+    if (plan_matmul(*m.w, n_rows, ctx.math()) == MatmulPath::Int8Gemm) q8.push_back(m);
+    else matmul(ctx, x, n_rows, *m.w, m.y);
   }
   if (q8.empty()) return;
   const int64_t n_in = q8[0].w->n_in;
-  thread_local ActQ8 xq;
-  quantize_act_q8(x, n_in, n_rows, n_in, &xq);
+  Arena& scratch = ctx.scratch();
+  ArenaScope scope(scratch);
+  const ActQ8 xq = quantize_act_q8(scratch, x, n_in, n_rows, n_in);
   std::vector<simd::QGemmAct> prep(q8.size());
   std::vector<int64_t> first_task(q8.size() + 1, 0);
   constexpr int64_t kGroup = 64;
@@ -172,39 +171,41 @@ void matmul_shared(const float* x, int64_t n_rows, std::initializer_list<MatmulO
     else prep[i] = prep[same].rows(0, n_rows);
     first_task[i + 1] = first_task[i] + (q8[i].w->n_out + kGroup - 1) / kGroup;
   }
-  global_pool().parallel_for(
+  ctx.parallel_for(
       first_task.back(),
-      [&](int64_t b, int64_t e, int) {
+      [&](int64_t b, int64_t e, int ti) {
         for (int64_t task = b; task < e; ++task) {
           const size_t i = size_t(std::upper_bound(first_task.begin(), first_task.end(), task) - first_task.begin() - 1);
           const Weight& w = *q8[i].w;
           const int64_t o0 = (task - first_task[i]) * kGroup;
-          simd::quant_gemm(quant_matrix(w), prep[i], o0, std::min(w.n_out, o0 + kGroup),
-                           q8[i].y, w.n_out);
+          simd::quant_gemm(ctx.scratch(ti), quant_matrix(w), prep[i], o0, std::min(w.n_out, o0 + kGroup), q8[i].y,
+                           w.n_out);
         }
       },
       1);
 }
 
-void matmul(const float* x, int64_t n_rows, const Weight& w, float* y) {
+void matmul(ExecContext& ctx, const float* x, int64_t n_rows, const Weight& w, float* y) {
   MM_CHECK(!w.empty());
-  if (bf16_prefill(w, n_rows)) {
-    thread_local std::vector<uint16_t> xb_buf;
-    simd::act_to_bf16(x, w.n_in, n_rows, w.n_in, &xb_buf);
-    const uint16_t* xb = xb_buf.data();  // the workers must see this thread's buffer, not their own
+  const MatmulPath path = plan_matmul(w, n_rows, ctx.math());
+  Arena& scratch = ctx.scratch();
+  ArenaScope scope(scratch);
+  if (path == MatmulPath::Bf16Gemm) {  // activations (and F16 weights) rounded to bf16, x converted once
+    uint16_t* xb = scratch.alloc<uint16_t>(size_t(n_rows * w.n_in));
+    simd::act_to_bf16(x, w.n_in, n_rows, w.n_in, xb);
     simd::GemmB b;
     to_gemm_b(w, &b);
     constexpr int64_t kGroup = 64;
-    global_pool().parallel_for(
+    ctx.parallel_for(
         (w.n_out + kGroup - 1) / kGroup,
-        [&](int64_t g0, int64_t g1, int) {
-          simd::bf16_gemm(xb, n_rows, b, g0 * kGroup, std::min(w.n_out, g1 * kGroup), y, w.n_out);
+        [&](int64_t g0, int64_t g1, int ti) {
+          simd::bf16_gemm(ctx.scratch(ti), xb, n_rows, b, g0 * kGroup, std::min(w.n_out, g1 * kGroup), y, w.n_out);
         },
         1);
     return;
   }
-  if (matmul_int8_prefill(w, n_rows)) {  // activations quantised once for all row groups
-    matmul_shared(x, n_rows, {{&w, y}});
+  if (path == MatmulPath::Int8Gemm) {  // activations quantised once for all row groups
+    matmul_shared(ctx, x, n_rows, {{&w, y}});
     return;
   }
   // Split the output rows in groups (multiples of the kernels' 4-row tile and 32-row packed panel)
@@ -212,16 +213,16 @@ void matmul(const float* x, int64_t n_rows, const Weight& w, float* y) {
   const int64_t kGroup = n_rows >= 16 ? 64 : 16;
   const int64_t n_groups = (w.n_out + kGroup - 1) / kGroup;
   // Int8 decode: quantise x once here, not once per row group.
+  ActQ8 xq_buf;
   const ActQ8* xq = nullptr;
-  thread_local ActQ8 xq_buf;
-  if (int8_decode(w, n_rows)) {
-    quantize_act_q8(x, w.n_in, n_rows, w.n_in, &xq_buf);
+  if (path == MatmulPath::Int8Gemv) {
+    xq_buf = quantize_act_q8(scratch, x, w.n_in, n_rows, w.n_in);
     xq = &xq_buf;
   }
-  global_pool().parallel_for(
+  ctx.parallel_for(
       n_groups,
-      [&](int64_t b, int64_t e, int) {
-        matmul_rows(x, n_rows, w, b * kGroup, std::min(w.n_out, e * kGroup), y, xq, 0);
+      [&](int64_t b, int64_t e, int ti) {
+        matmul_rows(ctx, ti, x, n_rows, w, b * kGroup, std::min(w.n_out, e * kGroup), y, xq, 0);
       },
       1);
 }

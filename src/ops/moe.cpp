@@ -10,7 +10,6 @@
 #include "ops/matmul.h"
 #include "ops/simd/kernels.h"
 #include "ops/simd/quant_gemm.h"
-#include "core/thread_pool.h"
 
 namespace mm {
 
@@ -20,13 +19,13 @@ namespace {
 // their int8 rows gathered per expert (top-k copies of each token, identical to quantising the gathered
 // f32 rows, k times less work) for w1 and w3, g is quantised once for w2, and each phase is one parallel
 // region over (expert, product, row group) tasks.
-bool moe_int8_prefill(const MoeLayerWeights& w, const std::vector<int64_t>& active, int64_t max_tokens) {
+bool moe_int8_prefill(const MoeLayerWeights& w, const std::vector<int64_t>& active, int64_t max_tokens,
+                      const MathMode& math) {
   const Weight& w1 = w.w1[size_t(active[0])];
   const Weight& w3 = w.w3[size_t(active[0])];
   const Weight& w2 = w.w2[size_t(active[0])];
-  if (!matmul_int8_prefill(w1, max_tokens) || !matmul_int8_prefill(w3, max_tokens) ||
-      !matmul_int8_prefill(w2, max_tokens))
-    return false;
+  for (const Weight* wt : {&w1, &w3, &w2})
+    if (plan_matmul(*wt, max_tokens, math) != MatmulPath::Int8Gemm) return false;
   for (int64_t e : active)
     if (w.w1[size_t(e)].dtype != w1.dtype || w.w3[size_t(e)].dtype != w3.dtype || w.w2[size_t(e)].dtype != w2.dtype ||
         w.w1[size_t(e)].scale || w.w3[size_t(e)].scale || w.w2[size_t(e)].scale)
@@ -34,50 +33,47 @@ bool moe_int8_prefill(const MoeLayerWeights& w, const std::vector<int64_t>& acti
   return true;
 }
 
-void moe_experts_int8(const MoeLayerWeights& w, const std::vector<int64_t>& active, const std::vector<int64_t>& row0,
+void moe_experts_int8(ExecContext& ctx, const MoeLayerWeights& w, const std::vector<int64_t>& active, const std::vector<int64_t>& row0,
                       const std::vector<int64_t>& count, const std::vector<int64_t>& src, const float* x,
                       int64_t n_tokens, int64_t hidden, int64_t inter, float* g, float* u, float* y) {
   constexpr int64_t kGroup = 64;
   const int64_t n_act = int64_t(active.size()), total = int64_t(src.size()), nb = hidden / kActBlock;
   const Weight& w1 = w.w1[size_t(active[0])];
   const Weight& w3 = w.w3[size_t(active[0])];
-  thread_local ActQ8 tq, xq, gq;
-  quantize_act_q8(x, hidden, n_tokens, hidden, &tq);
-  xq.n_rows = total;
-  xq.n_in = hidden;
-  xq.q.resize(size_t(total * hidden));
-  xq.d.resize(size_t(total * nb));
-  xq.s.resize(size_t(total * nb));
+  Arena& scratch = ctx.scratch();
+  ArenaScope scope(scratch);
+  const ActQ8 tq = quantize_act_q8(scratch, x, hidden, n_tokens, hidden);  // [n_tokens, hidden]
+  const ActQ8 xq = alloc_act_q8(scratch, total, hidden);                   // [total, hidden], gathered
   for (int64_t r = 0; r < total; ++r) {  // gathered row r is token src[r]
     const int64_t t = src[size_t(r)];
-    std::copy_n(tq.q.data() + t * hidden, hidden, xq.q.data() + r * hidden);
-    std::copy_n(tq.d.data() + t * nb, nb, xq.d.data() + r * nb);
-    std::copy_n(tq.s.data() + t * nb, nb, xq.s.data() + r * nb);
+    std::copy_n(tq.q + t * hidden, hidden, xq.q + r * hidden);
+    std::copy_n(tq.d + t * nb, nb, xq.d + r * nb);
+    std::copy_n(tq.s + t * nb, nb, xq.s + r * nb);
   }
   simd::QGemmAct a1, a3, a2;
   simd::quant_gemm_prepare(w1.dtype, xq, &a1);
   if (w3.dtype != w1.dtype) simd::quant_gemm_prepare(w3.dtype, xq, &a3);
   const simd::QGemmAct& a3r = w3.dtype != w1.dtype ? a3 : a1;
   const int64_t gu_groups = (inter + kGroup - 1) / kGroup, dn_groups = (hidden + kGroup - 1) / kGroup;
-  global_pool().parallel_for(n_act * 2 * gu_groups, [&](int64_t b, int64_t e_, int) {
+  ctx.parallel_for(n_act * 2 * gu_groups, [&](int64_t b, int64_t e_, int ti) {
     for (int64_t task = b; task < e_; ++task) {
       const int64_t a = task / (2 * gu_groups), which = (task / gu_groups) % 2, grp = task % gu_groups;
       const size_t e = size_t(active[size_t(a)]);
       const int64_t r0 = row0[size_t(a)], n = count[size_t(a)];
       const simd::QGemmAct v = (which == 0 ? a1 : a3r).rows(r0, n);
       float* dst = (which == 0 ? g : u) + r0 * inter;
-      simd::quant_gemm(quant_matrix(which == 0 ? w.w1[e] : w.w3[e]), v, grp * kGroup, std::min(inter, (grp + 1) * kGroup),
+      simd::quant_gemm(ctx.scratch(ti), quant_matrix(which == 0 ? w.w1[e] : w.w3[e]), v, grp * kGroup, std::min(inter, (grp + 1) * kGroup),
                        dst, inter);
     }
   });
-  swiglu_inplace(g, u, total * inter);
-  quantize_act_q8(g, inter, total, inter, &gq);
+  swiglu_inplace(ctx, g, u, total * inter);
+  const ActQ8 gq = quantize_act_q8(scratch, g, inter, total, inter);  // [total, inter]
   simd::quant_gemm_prepare(w.w2[size_t(active[0])].dtype, gq, &a2);
-  global_pool().parallel_for(n_act * dn_groups, [&](int64_t b, int64_t e_, int) {
+  ctx.parallel_for(n_act * dn_groups, [&](int64_t b, int64_t e_, int ti) {
     for (int64_t task = b; task < e_; ++task) {
       const int64_t a = task / dn_groups, grp = task % dn_groups;
       const int64_t r0 = row0[size_t(a)], n = count[size_t(a)];
-      simd::quant_gemm(quant_matrix(w.w2[size_t(active[size_t(a)])]), a2.rows(r0, n), grp * kGroup,
+      simd::quant_gemm(ctx.scratch(ti), quant_matrix(w.w2[size_t(active[size_t(a)])]), a2.rows(r0, n), grp * kGroup,
                        std::min(hidden, (grp + 1) * kGroup), y + r0 * hidden, hidden);
     }
   });
@@ -85,7 +81,7 @@ void moe_experts_int8(const MoeLayerWeights& w, const std::vector<int64_t>& acti
 
 }  // namespace
 
-void moe_route(const float* logits, int64_t n_tokens, int64_t n_experts, int64_t top_k, RouterKind kind,
+void moe_route(ExecContext& ctx, const float* logits, int64_t n_tokens, int64_t n_experts, int64_t top_k, RouterKind kind,
                const float* bias, int32_t* ids, float* weights) {
   std::vector<float> score(static_cast<size_t>(n_experts)), key(static_cast<size_t>(n_experts));
   std::vector<int32_t> order(static_cast<size_t>(n_experts));
@@ -96,7 +92,7 @@ void moe_route(const float* logits, int64_t n_tokens, int64_t n_experts, int64_t
       softmax_inplace(score.data(), n_experts);
       key = score;
     } else {
-      sigmoid_inplace(score.data(), n_experts);
+      sigmoid_inplace(ctx, score.data(), n_experts);
       for (int64_t e = 0; e < n_experts; ++e) key[size_t(e)] = score[size_t(e)] + (bias ? bias[e] : 0.0f);
     }
     std::iota(order.begin(), order.end(), 0);
@@ -112,14 +108,14 @@ void moe_route(const float* logits, int64_t n_tokens, int64_t n_experts, int64_t
   }
 }
 
-void moe_forward(const float* x, int64_t n_tokens, int64_t hidden, const MoeLayerWeights& w, int64_t top_k,
+void moe_forward(ExecContext& ctx, const float* x, int64_t n_tokens, int64_t hidden, const MoeLayerWeights& w, int64_t top_k,
                  RouterKind kind, float* out) {
   const int64_t n_experts = w.router.n_out;
   std::vector<float> logits(static_cast<size_t>(n_tokens * n_experts));  // [T, E]
-  matmul(x, n_tokens, w.router, logits.data());
+  matmul(ctx, x, n_tokens, w.router, logits.data());
   std::vector<int32_t> ids(static_cast<size_t>(n_tokens * top_k));
   std::vector<float> wts(static_cast<size_t>(n_tokens * top_k));
-  moe_route(logits.data(), n_tokens, n_experts, top_k, kind, w.bias.empty() ? nullptr : w.bias.data(),
+  moe_route(ctx, logits.data(), n_tokens, n_experts, top_k, kind, w.bias.empty() ? nullptr : w.bias.data(),
             ids.data(), wts.data());
 
   // Group (token, weight) pairs by expert.
@@ -144,7 +140,7 @@ void moe_forward(const float* x, int64_t n_tokens, int64_t hidden, const MoeLaye
   const size_t max_tokens = std::max_element(routed.begin(), routed.end(), [](const auto& p, const auto& q) {
                               return p.size() < q.size();
                             })->size();
-  const bool int8 = max_tokens > 16 && hidden % kActBlock == 0 && moe_int8_prefill(w, active, int64_t(max_tokens));
+  const bool int8 = max_tokens > 16 && hidden % kActBlock == 0 && moe_int8_prefill(w, active, int64_t(max_tokens), ctx.math());
   std::vector<float> xe(int8 ? 0 : size_t(total * hidden)), g(size_t(total * inter)), u(size_t(total * inter)),
       y(size_t(total * hidden));
   std::vector<int64_t> src;  // token of each gathered row
@@ -156,16 +152,16 @@ void moe_forward(const float* x, int64_t n_tokens, int64_t hidden, const MoeLaye
   if (int8) {
     std::vector<int64_t> count;
     for (int64_t e : active) count.push_back(int64_t(routed[size_t(e)].size()));
-    moe_experts_int8(w, active, row0, count, src, x, n_tokens, hidden, inter, g.data(), u.data(), y.data());
+    moe_experts_int8(ctx, w, active, row0, count, src, x, n_tokens, hidden, inter, g.data(), u.data(), y.data());
   } else if (max_tokens > 16) {
     // Prefill: each expert sees many tokens, so its products are big enough to split across all
     // threads on their own (and the weight rows are reused across the tokens in cache).
     for (size_t a = 0; a < active.size(); ++a) {
       const int64_t e = active[a], n = int64_t(routed[size_t(e)].size());
-      matmul(xe.data() + row0[a] * hidden, n, w.w1[size_t(e)], g.data() + row0[a] * inter);
-      matmul(xe.data() + row0[a] * hidden, n, w.w3[size_t(e)], u.data() + row0[a] * inter);
-      swiglu_inplace(g.data() + row0[a] * inter, u.data() + row0[a] * inter, n * inter);
-      matmul(g.data() + row0[a] * inter, n, w.w2[size_t(e)], y.data() + row0[a] * hidden);
+      matmul(ctx, xe.data() + row0[a] * hidden, n, w.w1[size_t(e)], g.data() + row0[a] * inter);
+      matmul(ctx, xe.data() + row0[a] * hidden, n, w.w3[size_t(e)], u.data() + row0[a] * inter);
+      swiglu_inplace(ctx, g.data() + row0[a] * inter, u.data() + row0[a] * inter, n * inter);
+      matmul(ctx, g.data() + row0[a] * inter, n, w.w2[size_t(e)], y.data() + row0[a] * hidden);
     }
   } else {
     // Decode / few tokens per expert: one parallel region over the row groups of all active experts'
@@ -175,26 +171,29 @@ void moe_forward(const float* x, int64_t n_tokens, int64_t hidden, const MoeLaye
     const int64_t gu_groups = (inter + kGroup - 1) / kGroup, dn_groups = (hidden + kGroup - 1) / kGroup;
     const int64_t n_act = int64_t(active.size());
     // Int8 decode of block-format experts: quantise the activations once for all row groups.
-    const bool q8 = quant_math() == QuantMath::Int8 && dtype_is_block_quant(w.w1[size_t(active[0])].dtype);
+    // (matmul_rows uses it where the plan is MatmulPath::Int8Gemv: experts with <= 4 tokens.)
+    const bool q8 = ctx.math().quant == QuantMath::Int8 && dtype_is_block_quant(w.w1[size_t(active[0])].dtype);
+    Arena& scratch = ctx.scratch();
+    ArenaScope scope(scratch);
     ActQ8 xq;
-    if (q8) quantize_act_q8(xe.data(), hidden, total, hidden, &xq);
-    global_pool().parallel_for(n_act * 2 * gu_groups, [&](int64_t b, int64_t e_, int) {
+    if (q8) xq = quantize_act_q8(scratch, xe.data(), hidden, total, hidden);  // [total, hidden]
+    ctx.parallel_for(n_act * 2 * gu_groups, [&](int64_t b, int64_t e_, int ti) {
       for (int64_t task = b; task < e_; ++task) {
         const int64_t a = task / (2 * gu_groups), which = (task / gu_groups) % 2, grp = task % gu_groups;
         const int64_t e = active[size_t(a)], n = int64_t(routed[size_t(e)].size());
         const Weight& wt = which == 0 ? w.w1[size_t(e)] : w.w3[size_t(e)];
         float* dst = (which == 0 ? g.data() : u.data()) + row0[size_t(a)] * inter;
-        matmul_rows(xe.data() + row0[size_t(a)] * hidden, n, wt, grp * kGroup, std::min(inter, (grp + 1) * kGroup), dst,
+        matmul_rows(ctx, ti, xe.data() + row0[size_t(a)] * hidden, n, wt, grp * kGroup, std::min(inter, (grp + 1) * kGroup), dst,
                     q8 ? &xq : nullptr, row0[size_t(a)]);
       }
     });
-    swiglu_inplace(g.data(), u.data(), total * inter);
-    if (q8) quantize_act_q8(g.data(), inter, total, inter, &xq);
-    global_pool().parallel_for(n_act * dn_groups, [&](int64_t b, int64_t e_, int) {
+    swiglu_inplace(ctx, g.data(), u.data(), total * inter);
+    if (q8) xq = quantize_act_q8(scratch, g.data(), inter, total, inter);  // [total, inter]
+    ctx.parallel_for(n_act * dn_groups, [&](int64_t b, int64_t e_, int ti) {
       for (int64_t task = b; task < e_; ++task) {
         const int64_t a = task / dn_groups, grp = task % dn_groups;
         const int64_t e = active[size_t(a)], n = int64_t(routed[size_t(e)].size());
-        matmul_rows(g.data() + row0[size_t(a)] * inter, n, w.w2[size_t(e)], grp * kGroup,
+        matmul_rows(ctx, ti, g.data() + row0[size_t(a)] * inter, n, w.w2[size_t(e)], grp * kGroup,
                     std::min(hidden, (grp + 1) * kGroup), y.data() + row0[size_t(a)] * hidden,
                     q8 ? &xq : nullptr, row0[size_t(a)]);
       }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/exec_context.h"
 #include "ops/weight.h"
 
 namespace mm {
@@ -20,11 +21,11 @@ struct MoeLayerWeights {
 };
 
 // logits [n_tokens, n_experts] -> expert ids and weights [n_tokens, top_k]. Ties keep the lower id.
-void moe_route(const float* logits, int64_t n_tokens, int64_t n_experts, int64_t top_k, RouterKind kind,
+void moe_route(ExecContext& ctx, const float* logits, int64_t n_tokens, int64_t n_experts, int64_t top_k, RouterKind kind,
                const float* bias, int32_t* ids, float* weights);
 
 // out[n_tokens, hidden] = Σ_k weight_k · expert_k(x) (overwrites out).
-void moe_forward(const float* x, int64_t n_tokens, int64_t hidden, const MoeLayerWeights& w, int64_t top_k,
+void moe_forward(ExecContext& ctx, const float* x, int64_t n_tokens, int64_t hidden, const MoeLayerWeights& w, int64_t top_k,
                  RouterKind kind, float* out);
 
 }  // namespace mm

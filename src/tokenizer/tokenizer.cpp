@@ -207,10 +207,6 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool parse_special
   return out;
 }
 
-std::vector<std::vector<int32_t>> Tokenizer::encode_batch(const std::vector<std::string>& texts) const {
-  return encode_batch(texts, global_pool());
-}
-
 std::vector<std::vector<int32_t>> Tokenizer::encode_batch(const std::vector<std::string>& texts,
                                                           ThreadPool& pool) const {
   std::vector<std::vector<int32_t>> out(texts.size());

@@ -30,8 +30,7 @@ class Tokenizer {
   // parse_special: recognise special added tokens written in the text (HF default); false treats
   // them as plain text (non-special added tokens are still recognised, as in HF). Thread-safe.
   std::vector<int32_t> encode(std::string_view text, bool parse_special = true) const;
-  // encode() of each text, spread over the global thread pool (or `pool`).
-  std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts) const;
+  // encode() of each text, spread over `pool`.
   std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts, ThreadPool& pool) const;
   // Throws mm::Error on an id outside [0, vocab_size()). Ids inside the range that name no token
   // (holes in the id space) decode to nothing, as in HF.

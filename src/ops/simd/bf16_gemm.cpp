@@ -7,8 +7,6 @@
 #include "ops/simd/bf16_gemm.h"
 
 #include <algorithm>
-#include <atomic>
-#include <cstdlib>
 #include <cstring>
 
 #include "core/dtype.h"
@@ -113,16 +111,14 @@ MM_BF16_TARGET void panel_kernel(const uint8_t* P, const uint16_t* xb, int64_t n
   }
 }
 
-MM_BF16_TARGET void bf16_gemm_x86(const uint16_t* xb, int64_t n_rows, const GemmB& w, int64_t o0, int64_t o1,
-                                  float* y, int64_t ldy) {
-  thread_local std::vector<uint16_t> rows_buf;
-  thread_local std::vector<uint8_t> panel;
-  rows_buf.resize(size_t(kRows * w.n_in));
-  panel.resize(size_t(w.n_in / 2 * 4 * kRows) + 64);
-  uint8_t* P = panel.data() + (64 - reinterpret_cast<uintptr_t>(panel.data()) % 64) % 64;
+MM_BF16_TARGET void bf16_gemm_x86(Arena& scratch, const uint16_t* xb, int64_t n_rows, const GemmB& w, int64_t o0,
+                                  int64_t o1, float* y, int64_t ldy) {
+  ArenaScope scope(scratch);
+  uint16_t* rows_buf = scratch.alloc<uint16_t>(size_t(kRows * w.n_in));
+  uint8_t* P = scratch.alloc<uint8_t>(size_t(w.n_in / 2 * 4 * kRows));  // 64-byte aligned
   for (int64_t o = o0; o < o1; o += kRows) {
     const int n = int(std::min<int64_t>(kRows, o1 - o));
-    pack_panel(w, o, n, rows_buf.data(), P);
+    pack_panel(w, o, n, rows_buf, P);
     int64_t t = 0;
     for (; t + kNT <= n_rows; t += kNT) panel_kernel<kNT>(P, xb, w.n_in, t, y + o, ldy, n);
     for (; t + 4 <= n_rows; t += 4) panel_kernel<4>(P, xb, w.n_in, t, y + o, ldy, n);
@@ -156,35 +152,24 @@ bool bf16_gemm_supported() {
 #endif
 }
 
-namespace {
-std::atomic<bool> g_bf16_prefill{[] {
-  const char* e = std::getenv("MM_BF16_PREFILL");
-  return e && e[0] == '1';
-}()};
-}  // namespace
-
-bool bf16_prefill_enabled() { return g_bf16_prefill.load(std::memory_order_relaxed); }
-void set_bf16_prefill(bool on) { g_bf16_prefill.store(on, std::memory_order_relaxed); }
-
-void act_to_bf16(const float* x, int64_t ldx, int64_t n_rows, int64_t n_in, std::vector<uint16_t>* out) {
-  out->resize(size_t(n_rows * n_in));
+void act_to_bf16(const float* x, int64_t ldx, int64_t n_rows, int64_t n_in, uint16_t* out) {
 #if MM_BF16_X86
   if (bf16_gemm_supported()) {
-    act_to_bf16_x86(x, ldx, n_rows, n_in, out->data());
+    act_to_bf16_x86(x, ldx, n_rows, n_in, out);
     return;
   }
 #endif
   for (int64_t t = 0; t < n_rows; ++t)
-    for (int64_t k = 0; k < n_in; ++k) (*out)[size_t(t * n_in + k)] = f32_to_bf16(x[t * ldx + k]);
+    for (int64_t k = 0; k < n_in; ++k) out[t * n_in + k] = f32_to_bf16(x[t * ldx + k]);
 }
 
-void bf16_gemm(const uint16_t* xb, int64_t n_rows, const GemmB& w, int64_t o0, int64_t o1, float* y, int64_t ldy) {
+void bf16_gemm(Arena& scratch, const uint16_t* xb, int64_t n_rows, const GemmB& w, int64_t o0, int64_t o1, float* y, int64_t ldy) {
   if (n_rows <= 0 || o1 <= o0) return;
   MM_CHECK((w.kind == BKind::BF16 || w.kind == BKind::F16) && !w.scale && w.n_in % 2 == 0,
            "bf16_gemm: 16-bit float weights without scales, even n_in");
 #if MM_BF16_X86
   MM_CHECK(bf16_gemm_supported(), "bf16_gemm: the CPU has no avx512bf16");
-  bf16_gemm_x86(xb, n_rows, w, o0, o1, y, ldy);
+  bf16_gemm_x86(scratch, xb, n_rows, w, o0, o1, y, ldy);
 #else
   bf16_gemm_ref(xb, n_rows, w, o0, o1, y, ldy);
 #endif

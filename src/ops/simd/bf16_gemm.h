@@ -4,8 +4,7 @@
 // a function target attribute and used only when the CPU reports avx512bf16.
 #pragma once
 #include <cstdint>
-#include <vector>
-
+#include "core/arena.h"
 #include "ops/simd/kernels.h"
 
 namespace mm::simd {
@@ -13,18 +12,16 @@ namespace mm::simd {
 // True when the CPU runs vdpbf16ps (and the build targets x86-64).
 bool bf16_gemm_supported();
 
-// Whether matmul uses this GEMM for F16 / BF16 weights in the fast mode. Off by default for now (the
-// bf16 checkpoints' goldens and CLI tests run in the default mode and need the exact f32 path until they
-// pin QuantMath::Exact / --exact); on with MM_BF16_PREFILL=1 in the environment or set_bf16_prefill(true).
-bool bf16_prefill_enabled();
-void set_bf16_prefill(bool on);
+// matmul uses this GEMM for F16 / BF16 weights when the context's MathMode has bf16_prefill (off by
+// default: a request's numbers would depend on its batch; the CLI turns it on with MM_BF16_PREFILL=1).
 
 // x rows (x[t * ldx + k], n_in even) rounded to bf16 into out [n_rows, n_in].
-void act_to_bf16(const float* x, int64_t ldx, int64_t n_rows, int64_t n_in, std::vector<uint16_t>* out);
+void act_to_bf16(const float* x, int64_t ldx, int64_t n_rows, int64_t n_in, uint16_t* out);
 
 // y[t * ldy + o] = Σ_k xb[t, k] · bf16(W[o, k]) for t < n_rows, o in [o0, o1); W is BKind::BF16 or
-// BKind::F16 without scales, xb from act_to_bf16. Single-threaded. Requires bf16_gemm_supported().
-void bf16_gemm(const uint16_t* xb, int64_t n_rows, const GemmB& w, int64_t o0, int64_t o1, float* y, int64_t ldy);
+// BKind::F16 without scales, xb from act_to_bf16. Single-threaded; the packed panel comes from `scratch`.
+// Requires bf16_gemm_supported().
+void bf16_gemm(Arena& scratch, const uint16_t* xb, int64_t n_rows, const GemmB& w, int64_t o0, int64_t o1, float* y, int64_t ldy);
 
 // Scalar reference of bf16_gemm (same rounding, double accumulation).
 void bf16_gemm_ref(const uint16_t* xb, int64_t n_rows, const GemmB& w, int64_t o0, int64_t o1, float* y,

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/error.h"
 #include "ops/simd/kernels.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -287,9 +288,11 @@ void gemm_packed(const float* x, int64_t ldx, int64_t n_rows, const GemmB& b, in
   const DF d;
   const int64_t N = int64_t(hn::Lanes(d)), W = 2 * N, n = b.n_in;
   const int64_t n_kb = b.scale_bk > 0 ? (n + b.scale_bk - 1) / b.scale_bk : 0;
-  thread_local std::vector<float> P, out;
-  P.resize(size_t(kKc * W));
-  out.resize(size_t(kMr * W));
+  // Panel and micro-tile outputs: fixed sizes for this target, on the stack.
+  constexpr int64_t kMaxW = 2 * int64_t(HWY_LANES(float));
+  HWY_ALIGN float P[kKc * kMaxW];
+  HWY_ALIGN float out[kMr * kMaxW];
+  MM_CHECK(W <= kMaxW);
   for (int64_t p0 = o0; p0 < o1; p0 += W) {
     const int64_t nvalid = std::min(W, o1 - p0);
     for (int64_t k0 = 0; k0 < n; k0 += kKc) {
@@ -320,10 +323,10 @@ void gemm_packed(const float* x, int64_t ldx, int64_t n_rows, const GemmB& b, in
       const bool add = accumulate || k0 > 0;
       for (int64_t t = 0; t < n_rows; t += kMr) {
         const int r = int(std::min<int64_t>(kMr, n_rows - t));
-        packed_rows<kMr>(r, x + t * ldx + k0, ldx, P.data(), kc, out.data());
+        packed_rows<kMr>(r, x + t * ldx + k0, ldx, P, kc, out);
         for (int i = 0; i < r; ++i) {
           float* dst = y + (t + i) * ldy + p0;
-          const float* src = out.data() + i * W;
+          const float* src = out + i * W;
           if (nvalid == W) {
             for (int64_t c = 0; c < W; c += N)
               hn::StoreU(add ? hn::Add(hn::LoadU(d, dst + c), hn::LoadU(d, src + c)) : hn::LoadU(d, src + c), d, dst + c);

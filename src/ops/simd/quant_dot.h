@@ -18,12 +18,13 @@ namespace mm::simd {
 
 // y[t * ldy + o] = Σ_k x̂[t0 + t, k] · W[o, k] for t in [0, n_rows), o in [o0, o1), where x̂ is the
 // int8 activation row (codes times block scale) and W the block-format weights; any n_rows (best
-// for 1..4: each weight row is streamed once per 4 activation rows). Rows t0.. of x are used.
-void quant_gemv_q8(const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, int64_t o0, int64_t o1, float* y,
-                   int64_t ldy);
-inline void quant_gemv_q8(const ActQ8& x, int64_t n_rows, const QMatrix& w, int64_t o0, int64_t o1, float* y,
-                          int64_t ldy) {
-  quant_gemv_q8(x, 0, n_rows, w, o0, o1, y, ldy);
+// for 1..4: each weight row is streamed once per 4 activation rows). Rows t0.. of x are used;
+// per-call temporaries come from `scratch` (released on return).
+void quant_gemv_q8(Arena& scratch, const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, int64_t o0,
+                   int64_t o1, float* y, int64_t ldy);
+inline void quant_gemv_q8(Arena& scratch, const ActQ8& x, int64_t n_rows, const QMatrix& w, int64_t o0, int64_t o1,
+                          float* y, int64_t ldy) {
+  quant_gemv_q8(scratch, x, 0, n_rows, w, o0, o1, y, ldy);
 }
 
 // Plain C++ reference of the same arithmetic: integer dot per 32 (Q6_K: 16) weights, then

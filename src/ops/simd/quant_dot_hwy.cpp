@@ -697,24 +697,23 @@ int code_offset(DType t) {
   }
 }
 
-void gemv_q8_impl(const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, int64_t o0, int64_t o1, float* y,
-                  int64_t ldy) {
+void gemv_q8_impl(Arena& scratch, const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, int64_t o0,
+                  int64_t o1, float* y, int64_t ldy) {
   const int64_t n_in = w.n_in, nb = n_in / 32;
   const int off = code_offset(w.type);
   const bool kquant_min = w.type == DType::Q4_K || w.type == DType::Q5_K;
   // Per-call activation extras (O(n_in) per row against O((o1 - o0) · n_in) for the product).
-  thread_local std::vector<int32_t> bias;
-  thread_local std::vector<float> dsum, d16;
-  if (off && bias.size() < size_t(n_rows * n_in / 4)) bias.resize(size_t(n_rows * n_in / 4));
-  if (kquant_min && dsum.size() < size_t(n_rows * nb)) dsum.resize(size_t(n_rows * nb));
-  if (w.type == DType::Q6_K && d16.size() < size_t(n_rows * nb * 2)) d16.resize(size_t(n_rows * nb * 2));
+  ArenaScope scope(scratch);
+  int32_t* bias = off ? scratch.alloc<int32_t>(size_t(n_rows * n_in / 4)) : nullptr;
+  float* dsum = kquant_min ? scratch.alloc<float>(size_t(n_rows * nb)) : nullptr;
+  float* d16 = w.type == DType::Q6_K ? scratch.alloc<float>(size_t(n_rows * nb * 2)) : nullptr;
   const DI di;
   const D8 d8;
   for (int64_t t = 0; t < n_rows; ++t) {
     const ActQ8Row xr = x.row(t0 + t);
     if (off) {
       const V8 voff = hn::Set(d8, uint8_t(off));
-      int32_t* bt = bias.data() + t * (n_in / 4);
+      int32_t* bt = bias + t * (n_in / 4);
       for (int64_t g = 0; g < nb; ++g)
         hn::StoreU(hn::Neg(dot_acc(hn::Zero(di), voff, xload(xr.q + 32 * g))), di, bt + 8 * g);
     }
@@ -732,9 +731,9 @@ void gemv_q8_impl(const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, 
         const ActQ8Row xr = x.row(t0 + t + r);
         rs.q[r] = xr.q;
         rs.d[r] = xr.d;
-        rs.bias[r] = off ? bias.data() + (t + r) * (n_in / 4) : nullptr;
-        rs.ds[r] = kquant_min ? dsum.data() + (t + r) * nb : nullptr;
-        rs.d16[r] = w.type == DType::Q6_K ? d16.data() + (t + r) * nb * 2 : nullptr;
+        rs.bias[r] = off ? bias + (t + r) * (n_in / 4) : nullptr;
+        rs.ds[r] = kquant_min ? dsum + (t + r) * nb : nullptr;
+        rs.d16[r] = w.type == DType::Q6_K ? d16 + (t + r) * nb * 2 : nullptr;
       }
       rows_typed<kR>(w.type, rs, w, o0, o1, y + t * ldy, ldy);
     };
@@ -749,8 +748,8 @@ void gemv_q8_impl(const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, 
 
 #else  // 128-bit or scalar targets: the reference arithmetic
 
-void gemv_q8_impl(const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, int64_t o0, int64_t o1, float* y,
-                  int64_t ldy) {
+void gemv_q8_impl(Arena&, const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, int64_t o0, int64_t o1,
+                  float* y, int64_t ldy) {
   quant_gemv_q8_ref(x, t0, n_rows, w, o0, o1, y, ldy);
 }
 
@@ -766,12 +765,12 @@ namespace mm::simd {
 HWY_EXPORT(gemv_q8_impl);
 HWY_EXPORT(quantize_rows_impl);
 
-void quant_gemv_q8(const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, int64_t o0, int64_t o1, float* y,
-                   int64_t ldy) {
+void quant_gemv_q8(Arena& scratch, const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, int64_t o0,
+                   int64_t o1, float* y, int64_t ldy) {
   if (n_rows <= 0 || o1 <= o0) return;
   MM_CHECK(quant_supported(w.type) && w.n_in % dtype_info(w.type).block_elems == 0, "quant_gemv_q8: bad weight");
   MM_CHECK(x.n_in == w.n_in && t0 >= 0 && t0 + n_rows <= x.n_rows, "quant_gemv_q8: activation shape");
-  HWY_DYNAMIC_DISPATCH(gemv_q8_impl)(x, t0, n_rows, w, o0, o1, y, ldy);
+  HWY_DYNAMIC_DISPATCH(gemv_q8_impl)(scratch, x, t0, n_rows, w, o0, o1, y, ldy);
 }
 
 void quantize_act_q8_rows(const float* x, int64_t ldx, int64_t n_rows, int64_t n_in, int8_t* q, float* d,

@@ -35,8 +35,10 @@ struct QGemmAct {
 };
 void quant_gemm_prepare(DType t, const ActQ8& a, QGemmAct* out);
 
-// y[t * ldy + o] = Σ_k x_t[k] · W[o, k] for every activation row t and o in [o0, o1), single-threaded.
-void quant_gemm(const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1, float* y, int64_t ldy);
+// y[t * ldy + o] = Σ_k x_t[k] · W[o, k] for every activation row t and o in [o0, o1), single-threaded;
+// the packed weight tile comes from `scratch` (released on return).
+void quant_gemm(Arena& scratch, const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1, float* y,
+                int64_t ldy);
 
 // Plain scalar reference: the same integer sums and the same float formula, row by row.
 void quant_gemm_ref(const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1, float* y, int64_t ldy);

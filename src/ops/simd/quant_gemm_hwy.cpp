@@ -239,21 +239,21 @@ void decode_row_baseline(DType t, const uint8_t* row, int64_t n_blk, uint8_t* u,
 
 // Packs weight rows [o, o + n), n <= 16, into one tile at dst (layout in the file comment): the rows are
 // decoded to codes (vectorised for this target), then transposed in 4-byte units.
-void pack_tile(const QMatrix& w, const qg::Format& f, int64_t o, int64_t n, uint8_t* HWY_RESTRICT dst) {
+void pack_tile(Arena& scratch, const QMatrix& w, const qg::Format& f, int64_t o, int64_t n,
+               uint8_t* HWY_RESTRICT dst) {
   const int64_t n_in = w.n_in, n_sub = n_in / f.ks, n_blk = n_in / f.elems, sb = qg::sub_stride(f);
-  thread_local std::vector<int32_t> ubuf;  // [16, n_in] codes, dword-aligned
-  thread_local std::vector<float> ab;      // [16, n_sub] a, then [16, n_sub] b
-  ubuf.resize(size_t(4 * n_in));
-  ab.resize(size_t(32 * n_sub));
-  auto* u = reinterpret_cast<uint8_t*>(ubuf.data());
+  ArenaScope scope(scratch);
+  int32_t* ubuf = scratch.alloc<int32_t>(size_t(4 * n_in));  // [16, n_in] codes, dword-aligned
+  float* ab = scratch.alloc<float>(size_t(32 * n_sub));      // [16, n_sub] a, then [16, n_sub] b
+  auto* u = reinterpret_cast<uint8_t*>(ubuf);
   for (int64_t r = 0; r < 16; ++r) {
     if (r < n) {
-      decode_row(w.type, w.data + size_t(o + r) * w.row_bytes, n_blk, u + r * n_in, ab.data() + r * n_sub,
-                 ab.data() + (16 + r) * n_sub);
+      decode_row(w.type, w.data + size_t(o + r) * w.row_bytes, n_blk, u + r * n_in, ab + r * n_sub,
+                 ab + (16 + r) * n_sub);
     } else {
       std::memset(u + r * n_in, 0, size_t(n_in));
-      std::fill_n(ab.data() + r * n_sub, n_sub, 0.0f);
-      std::fill_n(ab.data() + (16 + r) * n_sub, n_sub, 0.0f);
+      std::fill_n(ab + r * n_sub, n_sub, 0.0f);
+      std::fill_n(ab + (16 + r) * n_sub, n_sub, 0.0f);
     }
   }
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
@@ -285,15 +285,15 @@ void pack_tile(const QMatrix& w, const qg::Format& f, int64_t o, int64_t n, uint
     for (int c = 0; c < kC; ++c) {
       const VI idx = hn::Mul(hn::Add(hn::Iota(di, 0), hn::Set(di, c * kLanes)), hn::Set(di, int32_t(row_dw)));
       for (int g = 0; g < f.ks / 4; ++g) {
-        const int32_t* base = ubuf.data() + j * (f.ks / 4) + g;
+        const int32_t* base = ubuf + j * (f.ks / 4) + g;
         hn::Store(hn::GatherIndex(di, base, idx), di, reinterpret_cast<int32_t*>(s + 64 * g) + c * kLanes);
       }
     }
 #endif
     auto* av = reinterpret_cast<float*>(s + 16 * f.ks);
-    for (int r = 0; r < 16; ++r) av[r] = ab[size_t(r * n_sub + j)];
+    for (int r = 0; r < 16; ++r) av[r] = ab[r * n_sub + j];
     if (f.min)
-      for (int r = 0; r < 16; ++r) av[16 + r] = ab[size_t((16 + r) * n_sub + j)];
+      for (int r = 0; r < 16; ++r) av[16 + r] = ab[(16 + r) * n_sub + j];
   }
 }
 
@@ -361,15 +361,14 @@ void tile_all_rows(const uint8_t* pk, const QGemmAct& a, float* y, int64_t ldy, 
   for (; t < a.n_rows; ++t) tile_kernel<KS, kOff, kMin, 1>(pk, a, t, y, ldy, n_valid);
 }
 
-void quant_gemm_impl(const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1, float* y, int64_t ldy) {
+void quant_gemm_impl(Arena& scratch, const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1, float* y,
+                     int64_t ldy) {
   const qg::Format f = qg::format_of(w.type);
-  thread_local std::vector<uint8_t> buf;
-  const size_t tb = size_t(qg::tile_bytes(f, w.n_in));
-  if (buf.size() < tb + 64) buf.resize(tb + 64);
-  uint8_t* pk = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;  // 64-byte aligned
+  ArenaScope scope(scratch);
+  uint8_t* pk = scratch.alloc<uint8_t>(size_t(qg::tile_bytes(f, w.n_in)));  // 64-byte aligned
   for (int64_t o = o0; o < o1; o += 16) {
     const int n = int(std::min<int64_t>(16, o1 - o));
-    pack_tile(w, f, o, n, pk);
+    pack_tile(scratch, w, f, o, n, pk);
     float* yo = y + o;
     switch (w.type) {
       case DType::Q8_0:
@@ -401,8 +400,8 @@ void quant_gemm_prepare(DType t, const ActQ8& a, QGemmAct* out) {
   out->type = t;
   out->n_rows = a.n_rows;
   out->n_in = a.n_in;
-  out->q = a.q.data();
-  out->d = a.d.data();
+  out->q = a.q;
+  out->d = a.d;
   const int64_t nb = a.n_in / 32, n_sub = a.n_in / f.ks;
   out->n_sub = n_sub;
   out->corr = nullptr;
@@ -412,9 +411,9 @@ void quant_gemm_prepare(DType t, const ActQ8& a, QGemmAct* out) {
     for (int64_t r = 0; r < a.n_rows; ++r) {
       int32_t* c = out->corr_buf.data() + r * n_sub;
       if (f.ks == 32) {
-        for (int64_t j = 0; j < n_sub; ++j) c[j] = -f.off * a.s[size_t(r * nb + j)];
+        for (int64_t j = 0; j < n_sub; ++j) c[j] = -f.off * a.s[r * nb + j];
       } else {
-        const int8_t* q = a.q.data() + r * a.n_in;
+        const int8_t* q = a.q + r * a.n_in;
         for (int64_t j = 0; j < n_sub; ++j) {
           int32_t s = 0;
           for (int i = 0; i < f.ks; ++i) s += q[j * f.ks + i];
@@ -445,10 +444,11 @@ QGemmAct QGemmAct::rows(int64_t r0, int64_t n) const {
   return v;
 }
 
-void quant_gemm(const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1, float* y, int64_t ldy) {
+void quant_gemm(Arena& scratch, const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1, float* y,
+                int64_t ldy) {
   if (a.n_rows <= 0 || o1 <= o0) return;
   MM_CHECK(w.type == a.type && w.n_in == a.n_in, "quant_gemm: activations prepared for another weight");
-  HWY_DYNAMIC_DISPATCH(quant_gemm_impl)(w, a, o0, o1, y, ldy);
+  HWY_DYNAMIC_DISPATCH(quant_gemm_impl)(scratch, w, a, o0, o1, y, ldy);
 }
 
 void quant_gemm_ref(const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1, float* y, int64_t ldy) {
