@@ -11,8 +11,8 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
-#include "io/gguf_tokenizer.h"
-#include "io/safetensors_writer.h"
+#include "convert/random_tokenizer.h"
+#include "convert/safetensors_writer.h"
 #include "model/model.h"
 #include "tools/commands.h"
 
