@@ -46,7 +46,7 @@ mm_layer(model    DIRS src/model src/state         USES core kernels io)
 mm_layer(text     DIRS src/tokenizer src/chat      USES core)
 mm_layer(engine   DIRS src/engine src/sampling     USES core model text)
 mm_layer(server   DIRS src/server                  USES core engine text)
-mm_layer(convert  DIRS src/convert                 USES core kernels io)
+mm_layer(convert  DIRS src/convert                 USES core kernels io model)
 # TODO: tools/ may include anything for now; once the public API (include/minimax/) exists, the CLI
 # should use only that.
 mm_layer(tools    DIRS tools                       USES *)
