@@ -11,11 +11,11 @@
 #
 # Who reads this table:
 #   - CMakeLists.txt builds one static library per layer, mm_<NAME>, from the .cpp files of its DIRS,
-#     and links it to exactly the mm_<USES> libraries (so the link graph is this table; a cycle cannot
-#     be expressed). `tools` is not a library: it is the `minimax` executable.
+#     and links it to exactly the mm_<USES> libraries (so the link graph is this table).
+#     `tools` is not a library: it is the `minimax` executable.
 #   - tests/layering.cmake (ctest `layering`) scans every file of every layer and fails on an
 #     #include of a layer its USES does not list, naming the file, the line and the edge. A folder of
-#     src/ that no layer claims fails it too.
+#     src/ that no layer claims fails it too, and so does a cycle in the table itself.
 # Tests (tests/) are exempt.
 #
 #   mm_external(HEADER LAYERS layer...)
