@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "io/safetensors.h"
-#include "io/safetensors_writer.h"
+#include "convert/safetensors_writer.h"
 #include "model/config.h"
 #include "model/model.h"
 #include "test_util.h"

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "convert/gguf_write.h"
 #include "core/error.h"
 #include "io/gguf.h"
 #include "ops/quant.h"

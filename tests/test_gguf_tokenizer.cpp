@@ -5,6 +5,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "convert/gguf_tokenizer_kvs.h"
+#include "convert/gguf_write.h"
+#include "convert/random_tokenizer.h"
 #include "core/error.h"
 #include "io/gguf.h"
 #include "io/gguf_tokenizer.h"

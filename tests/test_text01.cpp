@@ -192,7 +192,7 @@ TEST(Text01Golden, ReleaseBlockSizeAcrossBlockBoundary) {
 }  // namespace
 }  // namespace mm
 
-#include "io/safetensors_writer.h"
+#include "convert/safetensors_writer.h"
 
 namespace mm {
 namespace {

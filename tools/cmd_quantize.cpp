@@ -5,10 +5,11 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "convert/gguf_write.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "io/gguf.h"
-#include "io/gguf_tokenizer.h"
+#include "convert/gguf_tokenizer_kvs.h"
 #include "io/safetensors.h"
 #include "ops/weight.h"
 #include "tools/commands.h"

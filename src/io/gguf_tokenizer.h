@@ -1,16 +1,5 @@
-// Tokenizer metadata for GGUF files: the tokenizer.ggml.* keys llama.cpp needs (it refuses a GGUF
-// without them), built from a Hugging Face byte-level BPE tokenizer.json the way llama.cpp's
-// convert_hf_to_gguf.py lays them out:
-//   tokenizer.ggml.model      "gpt2" (byte-level BPE)
-//   tokenizer.ggml.pre        pre-tokenizer name, picked from the tokenizer.json's split regex
-//   tokenizer.ggml.tokens     one string per id 0..vocab_size-1; ids without a token are "[PAD{id}]"
-//   tokenizer.ggml.token_type 1 normal, 3 control (special added token), 4 user-defined (non-special
-//                             added token), 5 unused (the [PAD{id}] fillers)
-//   tokenizer.ggml.merges     "a b" strings in rank order
-//   tokenizer.ggml.eos_token_id / bos_token_id   from generation_config.json, else config.json
-//   tokenizer.ggml.add_bos_token false (MiniMax's chat format writes its own begin token)
-// Also: the tokenizer.json (and, beside it, generation_config.json) that `minimax init` writes into a
-// random-weight model's folder.
+// The tokenizer a GGUF file carries (tokenizer.ggml.*), rebuilt as a tokenizer.json. Writing those keys
+// (from a tokenizer.json) is convert/gguf_tokenizer_kvs.h.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -25,48 +14,21 @@ namespace mm {
 // llama.cpp token types (llama_token_type).
 enum class GgufTokenType : int32_t { NORMAL = 1, UNKNOWN = 2, CONTROL = 3, USER_DEFINED = 4, UNUSED = 5, BYTE = 6 };
 
-struct GgufTokenizerOptions {
-  int64_t vocab_size = -1;  // rows of the embedding; -1: max id + 1 of the tokenizer
-  std::string pre;          // tokenizer.ggml.pre; empty: gguf_tokenizer_pre_name() of the tokenizer.json
-  int64_t eos_id = -1, bos_id = -1;  // -1: key omitted
-};
+// The split regexes of the tokenizer.json files llama.cpp knows by name (as they appear in the JSON,
+// i.e. after JSON unescaping).
+inline constexpr const char* kLlama3Regex =
+    R"re((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)re";
+inline constexpr const char* kQwen2Regex =
+    R"re((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)re";
+// GPT-4o's split regex, which MiniMax-M2's tokenizer uses too (llama.cpp: pre "minimax-m2" = "gpt-4o").
+inline constexpr const char* kMinimaxRegex =
+    R"re([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)re";
 
-// llama.cpp's pre-tokenizer name for a tokenizer.json's pre_tokenizer: "llama-bpe", "qwen2",
-// "minimax-m2" (MiniMax's own = GPT-4o's split regex), "gpt-2" (plain ByteLevel with its regex);
-// anything else gets "minimax-m2", the MiniMax release tokenizers' value.
-std::string gguf_tokenizer_pre_name(const nlohmann::json& pre_tokenizer);
-
-// tokenizer.ggml.* entries from the text of a tokenizer.json (byte-level BPE only; throws mm::Error
-// otherwise, or if an id is >= opts.vocab_size).
-std::vector<GgufKv> gguf_tokenizer_kvs(const std::string& tokenizer_json, const GgufTokenizerOptions& opts);
-
-// The same for a model folder: DIR/tokenizer.json with eos/bos from DIR/generation_config.json or
-// `config`, and vocab_size from `config`. Empty when the folder has no tokenizer.json.
-std::vector<GgufKv> gguf_tokenizer_kvs_from_dir(const std::string& dir, const nlohmann::json& config,
-                                                const std::string& pre = "");
-
-// The tokenizer.* entries of an existing GGUF file (to carry them over when re-quantising one).
-std::vector<GgufKv> gguf_tokenizer_kvs_from_gguf(const GgufFile& f);
-
-// The reverse: a tokenizer.json (text) rebuilt from a GGUF's tokenizer.ggml.* keys, so a GGUF file is a
+// A tokenizer.json (text) rebuilt from a GGUF's tokenizer.ggml.* keys, so a GGUF file is a
 // complete model on its own. Byte-level BPE ("gpt2") only; the split regex comes from the pre name
 // (llama-bpe / llama3, qwen2 (+ NFC, as Qwen's tokenizer.json), minimax-m2 / gpt-4o, gpt-2 / default);
 // control tokens become special added tokens, user-defined ones plain added tokens. Throws mm::Error
 // for another tokenizer model or an unknown pre name; returns "" when the file has no tokenizer.
 std::string gguf_tokenizer_json(const std::vector<GgufKv>& kvs);
-
-// ---- tokenizers for random-weight models ------------------------------------------------------------
-
-// MiniMax's special tokens, in the order they take the top ids (the first one gets vocab_size - n).
-const std::vector<std::string>& minimax_special_tokens();
-// The end-of-message token (generation_config.json's eos_token_id in the releases).
-inline constexpr const char* kMinimaxEosToken = "[e~[";
-
-// A byte-level BPE tokenizer.json of exactly `vocab_size` ids: the 256 byte symbols (GPT-2 byte
-// order), up to `max_merges` merges learned from a built-in English text, filler tokens
-// "<|filler_{id}|>" that no merge produces, and minimax_special_tokens() as special added tokens at the
-// top of the range. The split regex is MiniMax-M2's (GGUF pre "minimax-m2"). Throws if vocab_size is
-// too small for bytes + specials. (Objects are key-sorted, as nlohmann::json keeps them.)
-nlohmann::json make_random_model_tokenizer(int64_t vocab_size, int max_merges = 300);
 
 }  // namespace mm

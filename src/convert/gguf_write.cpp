@@ -10,9 +10,9 @@
 #include <fstream>
 #include <map>
 
+#include "convert/gguf_write.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
-#include "io/gguf.h"
 #include "ops/quant.h"
 
 namespace mm {

@@ -1,4 +1,4 @@
-#include "io/safetensors_writer.h"
+#include "convert/safetensors_writer.h"
 
 #include <cstdio>
 #include <memory>
