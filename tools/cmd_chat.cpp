@@ -49,7 +49,7 @@ int run_chat(int argc, char** argv) {
     }
     std::vector<int32_t> fresh(ids.begin() + long(common), ids.end());
     StreamDecoder dec(*tok, true);
-    ChatOutputParser parser(fmt, nullptr, fmt == ChatFormat::M2);
+    ChatOutputParser parser(fmt, nullptr, chat_starts_in_reasoning(fmt));
     std::string content, reasoning;
     bool in_reasoning = false;
     auto show = [&](const std::vector<ChatEvent>& evs) {

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "io/gguf.h"
 #include "io/gguf_tokenizer.h"
+#include "model/arch.h"
 
 namespace mm::cli {
 
@@ -38,7 +39,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_for(const std::string& model_path, con
 std::vector<int32_t> stop_token_ids(const ModelConfig& cfg, const Tokenizer& tok) {
   std::vector<int32_t> ids;
   if (cfg.eos_token_id) ids.push_back(int32_t(*cfg.eos_token_id));
-  for (const char* t : {"[e~[", "<end_of_sentence>"})
+  for (const std::string& t : chat_end_tokens(chat_format_for(cfg)))
     if (auto id = tok.token_to_id(t); id && std::find(ids.begin(), ids.end(), *id) == ids.end()) ids.push_back(*id);
   return ids;
 }
@@ -58,7 +59,7 @@ SamplingParams sampling_from(const Args& args) {
 }
 
 ChatFormat chat_format_for(const ModelConfig& cfg) {
-  return cfg.arch == Arch::MiniMaxM2 ? ChatFormat::M2 : ChatFormat::Text01;
+  return arch_spec(cfg.arch).chat_format;
 }
 
 std::vector<int32_t> generate_tokens(Model& model, SequenceState& seq, const std::vector<int32_t>& prompt,

@@ -19,7 +19,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_file(const std::string& path);
 // --tokenizer FILE if given; else the model's own: MODEL/tokenizer.json for a folder, the tokenizer
 // stored in a .gguf (else a tokenizer.json beside it). Throws mm::Error when there is none.
 std::unique_ptr<Tokenizer> load_tokenizer_for(const std::string& model_path, const std::string& override_path);
-// The ids that end a reply: config eos plus the end-of-message special tokens the tokenizer knows.
+// The ids that end a reply: config eos plus the chat format's end tokens the tokenizer knows.
 std::vector<int32_t> stop_token_ids(const ModelConfig& cfg, const Tokenizer& tok);
 ChatFormat chat_format_for(const ModelConfig& cfg);
 // --temp (default 0: greedy), --seed, --top-k, --top-p, --min-p, --repeat-penalty, validated.
