@@ -5,8 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "io/safetensors.h"
-#include "model/model.h"
+#include "minimax/model.h"
 #include "tools/commands.h"
 
 namespace mm::cli {

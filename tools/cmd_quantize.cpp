@@ -6,11 +6,9 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "core/thread_pool.h"
-#include "io/gguf.h"
-#include "io/gguf_tokenizer.h"
-#include "io/safetensors.h"
-#include "ops/weight.h"
+#include "minimax/convert.h"
+#include "minimax/model.h"
+#include "minimax/runtime.h"
 #include "tools/commands.h"
 
 namespace mm::cli {

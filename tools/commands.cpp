@@ -5,7 +5,8 @@
 #include <cstdlib>
 
 #include "core/error.h"
-#include "ops/act_quant.h"
+#include "minimax/generation.h"
+#include "minimax/runtime.h"
 
 namespace mm::cli {
 
@@ -88,6 +89,19 @@ void Args::check_known(const std::vector<std::string>& known) const {
 
 void apply_quant_math_flag(const Args& args) {
   set_quant_math(args.has("exact") ? QuantMath::Exact : QuantMath::Int8);
+}
+
+
+SamplingParams sampling_from(const Args& args) {
+  SamplingParams sp;
+  sp.temperature = float(args.f64("temp", 0.0));
+  sp.seed = uint64_t(args.i64("seed", 0));
+  sp.top_k = args.i64("top-k", 0);
+  sp.top_p = float(args.f64("top-p", 1.0));
+  sp.min_p = float(args.f64("min-p", 0.0));
+  sp.repetition_penalty = float(args.f64("repeat-penalty", 1.0));
+  validate(sp, ParamStyle::Cli);
+  return sp;
 }
 
 }  // namespace mm::cli

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "minimax/generation.h"
+
 namespace mm::cli {
 
 struct Command {
@@ -42,6 +44,9 @@ class Args {
  private:
   std::map<std::string, std::string> values_;
 };
+
+// --temp (default 0: greedy), --seed, --top-k, --top-p, --min-p, --repeat-penalty, validated.
+SamplingParams sampling_from(const Args& args);
 
 // `--exact`: GGUF block-format weights take the exact f32 path (QuantMath::Exact) instead of the
 // default int8 activations (decode and prefill). For every command that runs a model.
