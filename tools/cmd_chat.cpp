@@ -29,6 +29,7 @@ int run_chat(int argc, char** argv) {
   const ChatFormat fmt = chat_format_of(cfg);
   const auto stop_ids = reply_stop_ids(cfg, *tok);
   const SamplingParams sampling = sampling_from(args);
+  Sampler sampler(sampling);  // one random stream for the whole conversation
   const int64_t max_new = args.i64("n", 512);
   const bool tty = isatty(STDOUT_FILENO);
 
@@ -75,7 +76,7 @@ int run_chat(int argc, char** argv) {
     req.max_tokens = max_new;
     req.stop_ids = stop_ids;
     auto out = run_generation(*model, *seq, std::move(req), tok.get(), /*skip_special=*/true,
-                              [&](const GenEvent& ev) { show(parser.feed(ev.text)); });
+                              [&](const GenEvent& ev) { show(parser.feed(ev.text)); }, &sampler);
     show(parser.finish());
     if (in_reasoning && tty) std::fputs("\033[0m", stdout);
     std::fputs("\n", stdout);

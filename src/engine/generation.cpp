@@ -57,8 +57,9 @@ size_t safe_end(const std::string& text, size_t from, const std::vector<std::str
 
 }  // namespace
 
-Generation::Generation(const GenRequest& req, const Tokenizer* tok, bool skip_special)
-    : req_(req), tok_(tok), sampler_(req.sampling), history_(req.prompt) {
+Generation::Generation(const GenRequest& req, const Tokenizer* tok, bool skip_special, Sampler* sampler)
+    : req_(req), tok_(tok), sampler_(sampler), history_(req.prompt) {
+  if (!sampler_) sampler_ = &own_sampler_.emplace(req.sampling);
   if (tok_) decoder_.emplace(*tok_, skip_special);
   for (const auto& st : req_.stop) max_stop_len_ = std::max(max_stop_len_, st.size());
 }
@@ -73,7 +74,7 @@ GenEvent Generation::finish(GenEvent ev, FinishReason r) {
 GenEvent Generation::next(std::span<const float> logits) {
   MM_CHECK(!done_);
   GenEvent ev;
-  const int32_t tok = sampler_.sample(logits, history_);
+  const int32_t tok = sampler_->sample(logits, history_);
   ++n_generated_;
   history_.push_back(tok);
   output_.push_back(tok);
@@ -115,7 +116,8 @@ GenEvent Generation::next(std::span<const float> logits) {
 }
 
 std::vector<int32_t> run_generation(Model& model, SequenceState& seq, GenRequest req, const Tokenizer* tok,
-                                    bool skip_special, const std::function<void(const GenEvent&)>& on_event) {
+                                    bool skip_special, const std::function<void(const GenEvent&)>& on_event,
+                                    Sampler* sampler) {
   const auto& prompt = req.prompt;
   if (prompt.empty()) throw Error("the prompt is empty");
   if (seq.n_past + int64_t(prompt.size()) >= seq.n_ctx_max)
@@ -125,7 +127,7 @@ std::vector<int32_t> run_generation(Model& model, SequenceState& seq, GenRequest
   BatchItem it{&seq, prompt.data(), int64_t(prompt.size()), logits.data(), false};
   model.forward({&it, 1});
   req.max_tokens = std::min(req.max_tokens, seq.n_ctx_max - seq.n_past);
-  Generation gen(req, tok, skip_special);
+  Generation gen(req, tok, skip_special, sampler);
   for (int64_t i = 0; i < req.max_tokens; ++i) {
     const GenEvent ev = gen.next(logits);
     on_event(ev);

@@ -23,8 +23,11 @@ struct SequenceState;
 class Generation {
  public:
   // req.prompt seeds the history; tok (may be null: ids only, no text) decodes the output, skipping
-  // special tokens if skip_special. req must outlive the Generation.
-  Generation(const GenRequest& req, const Tokenizer* tok, bool skip_special = false);
+  // special tokens if skip_special. sampler: null for a fresh one from req.sampling, or one that lives
+  // on across generations (a chat's turns share one random stream). req and sampler must outlive it.
+  Generation(const GenRequest& req, const Tokenizer* tok, bool skip_special = false, Sampler* sampler = nullptr);
+  Generation(const Generation&) = delete;  // sampler_ may point into the object
+  Generation& operator=(const Generation&) = delete;
 
   // Samples the next token from the logits of the last token run and returns what it produced: the
   // token, the text that can be shown now, logprobs if requested; done with the finish reason when the
@@ -41,7 +44,8 @@ class Generation {
 
   const GenRequest& req_;
   const Tokenizer* tok_;
-  Sampler sampler_;
+  std::optional<Sampler> own_sampler_;
+  Sampler* sampler_;
   std::optional<StreamDecoder> decoder_;
   std::vector<int32_t> history_;  // prompt + output (the penalties look at it)
   std::vector<int32_t> output_;
@@ -59,6 +63,7 @@ class Generation {
 // on_event for each event. tok may be null (ids only). Returns every sampled token, an end token
 // included; the last one was not run through the model.
 std::vector<int32_t> run_generation(Model& model, SequenceState& seq, GenRequest req, const Tokenizer* tok,
-                                    bool skip_special, const std::function<void(const GenEvent&)>& on_event);
+                                    bool skip_special, const std::function<void(const GenEvent&)>& on_event,
+                                    Sampler* sampler = nullptr);
 
 }  // namespace mm
