@@ -47,9 +47,10 @@ mm_layer(text     DIRS src/tokenizer src/chat      USES core)
 mm_layer(engine   DIRS src/engine src/sampling     USES core model text)
 mm_layer(server   DIRS src/server                  USES core engine text)
 mm_layer(convert  DIRS src/convert                 USES core kernels io model)
-# TODO: tools/ may include anything for now; once the public API (include/minimax/) exists, the CLI
-# should use only that.
-mm_layer(tools    DIRS tools                       USES *)
+# The public API: its headers (include/minimax/, included as "minimax/...") and their facade functions.
+mm_layer(api      DIRS src/api include/minimax     USES core kernels io model text engine server convert)
+# The CLI uses the public API only (and core: errors, the execution context).
+mm_layer(tools    DIRS tools                       USES core api)
 
 set(MM_EXTERNALS "")
 mm_external(httplib.h   LAYERS server)

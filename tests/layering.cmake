@@ -7,7 +7,8 @@
 # This file does both jobs: included by tests/CMakeLists.txt it registers the ctest `layering`, which
 # runs it again as a script (cmake -DMM_ROOT=<repository> -P tests/layering.cmake) to do the check.
 # An include is resolved as the compiler would: a quoted one first beside the including file, then in
-# src/ (every layer's include directory) and the repository root (tools/); one that resolves to none of
+# src/ (every layer's include directory), include/ (the public API) and the repository root (tools/);
+# one that resolves to none of
 # them is an external or system header and is not checked.
 
 if(NOT CMAKE_SCRIPT_MODE_FILE)
@@ -124,7 +125,7 @@ function(mm_check_file rel layer)
     if(kind STREQUAL "\"")
       list(APPEND candidates "${here}")
     endif()
-    list(APPEND candidates "${MM_ROOT}/src" "${MM_ROOT}")
+    list(APPEND candidates "${MM_ROOT}/src" "${MM_ROOT}/include" "${MM_ROOT}")
     set(target "")
     foreach(base ${candidates})
       if(EXISTS "${base}/${inc}" AND NOT IS_DIRECTORY "${base}/${inc}")

@@ -2,10 +2,13 @@
 // prefill + decode, greedy), chunked and batched prefill, MTP tensors, and the release config's size.
 #include <cstdio>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "m2_test_util.h"
+#include "chat/chat.h"
 #include "core/error.h"
+#include "model/arch.h"
 #include "model/config.h"
 #include "model/weights.h"
 
@@ -238,3 +241,18 @@ TEST(M2, InfoCliReportsReleaseSize) {
 }
 
 }  // namespace
+
+// One record per architecture: every config.json name finds its own record, and a record's tensor
+// declaration names each tensor once.
+TEST(ArchRegistry, EveryNameFindsItsRecordAndTensorsAreDeclaredOnce) {
+  for (const auto& a : mm::arch_specs()) {
+    EXPECT_EQ(&mm::arch_spec(a.arch), &a);
+    for (const auto& t : a.model_types) EXPECT_EQ(mm::find_arch(t, ""), &a) << t;
+    for (const auto& c : a.hf_classes) EXPECT_EQ(mm::find_arch("", c), &a) << c;
+  }
+  EXPECT_EQ(mm::find_arch("llama", "LlamaForCausalLM"), nullptr);
+  const auto cfg = mm::parse_model_config(read_json(tiny_dir() / "model_bf16" / "config.json"));
+  EXPECT_EQ(mm::chat_format_from_name(mm::arch_spec(cfg.arch).chat_format), mm::ChatFormat::M2);
+  std::set<std::string> names;
+  for (const auto& s : mm::model_tensor_specs(cfg)) EXPECT_TRUE(names.insert(s.name).second) << s.name;
+}

@@ -109,3 +109,33 @@ TEST(Sampler, PenaltiesApplyToHistory) {
 }  // namespace
 }  // namespace mm
 
+
+// One validate() for the CLI and the engine: the first bad parameter is named in the caller's spelling.
+TEST(Sampler, ValidateNamesTheParameter) {
+  auto message = [](mm::SamplingParams p, mm::ParamStyle style) {
+    try {
+      mm::validate(p, style);
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  mm::SamplingParams ok;
+  EXPECT_EQ(message(ok, mm::ParamStyle::Api), "");
+  mm::SamplingParams p;
+  p.top_p = 0;
+  EXPECT_EQ(message(p, mm::ParamStyle::Cli), "--top-p must be in (0, 1]");
+  EXPECT_EQ(message(p, mm::ParamStyle::Api), "'top_p' must be in (0, 1]");
+  p = {};
+  p.top_k = -1;
+  EXPECT_EQ(message(p, mm::ParamStyle::Cli), "--top-k must be >= 0");
+  p = {};
+  p.min_p = 2;
+  EXPECT_EQ(message(p, mm::ParamStyle::Cli), "--min-p must be in [0, 1]");
+  p = {};
+  p.temperature = -1;
+  EXPECT_EQ(message(p, mm::ParamStyle::Api), "'temperature' must be >= 0");
+  p = {};
+  p.repetition_penalty = 0;
+  EXPECT_EQ(message(p, mm::ParamStyle::Api), "'repetition_penalty' must be > 0");
+}

@@ -18,14 +18,13 @@
 #include <string>
 #include <vector>
 
-#include "core/mapped_file.h"
+#include "minimax/runtime.h"
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/exec_context.h"
-#include "model/model.h"
-#include "ops/simd/kernels.h"
+#include "minimax/kernels.h"
+#include "minimax/model.h"
 #include "tools/commands.h"
 
 namespace mm::cli {

@@ -15,8 +15,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "engine/engine.h"
-#include "model/model.h"
+#include "minimax/engine.h"
+#include "minimax/model.h"
+#include "minimax/runtime.h"
 #include "tools/commands.h"
 
 namespace mm::cli {

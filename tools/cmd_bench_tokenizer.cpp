@@ -13,8 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/thread_pool.h"
-#include "tokenizer/tokenizer.h"
+#include "minimax/runtime.h"
+#include "minimax/text.h"
 #include "tools/commands.h"
 
 namespace {

@@ -6,9 +6,11 @@
 #include <iostream>
 
 #include "core/error.h"
-#include "core/thread_pool.h"
+#include "minimax/generation.h"
+#include "minimax/model.h"
+#include "minimax/runtime.h"
+#include "minimax/text.h"
 #include "tools/commands.h"
-#include "tools/text_gen.h"
 
 namespace mm::cli {
 
@@ -23,9 +25,10 @@ int run_chat(int argc, char** argv) {
   auto model = load_model(model_path);
   auto tok = load_tokenizer_for(model_path, args.str("tokenizer"));
   const auto& cfg = model->config();
-  const ChatFormat fmt = chat_format_for(cfg);
-  const auto stop_ids = stop_token_ids(cfg, *tok);
-  Sampler sampler(sampling_from(args));
+  const ChatFormat fmt = chat_format_of(cfg);
+  const auto stop_ids = reply_stop_ids(cfg, *tok);
+  const SamplingParams sampling = sampling_from(args);
+  Sampler sampler(sampling);  // one random stream for the whole conversation
   const int64_t max_new = args.i64("n", 512);
   const bool tty = isatty(STDOUT_FILENO);
 
@@ -47,8 +50,7 @@ int run_chat(int argc, char** argv) {
       common = 0;
     }
     std::vector<int32_t> fresh(ids.begin() + long(common), ids.end());
-    StreamDecoder dec(*tok, true);
-    ChatOutputParser parser(fmt, nullptr, fmt == ChatFormat::M2);
+    ChatOutputParser parser(fmt, nullptr, chat_starts_in_reasoning(fmt));
     std::string content, reasoning;
     bool in_reasoning = false;
     auto show = [&](const std::vector<ChatEvent>& evs) {
@@ -67,9 +69,13 @@ int run_chat(int argc, char** argv) {
       }
       std::fflush(stdout);
     };
-    auto out = generate_tokens(ctx, *model, *seq, fresh, max_new, sampler, stop_ids,
-                               [&](int32_t id) { show(parser.feed(dec.push(id))); });
-    show(parser.feed(dec.flush()));
+    GenRequest req;
+    req.prompt = std::move(fresh);
+    req.sampling = sampling;
+    req.max_tokens = max_new;
+    req.stop_ids = stop_ids;
+    auto out = run_generation(ctx, *model, *seq, std::move(req), tok.get(), /*skip_special=*/true,
+                              [&](const GenEvent& ev) { show(parser.feed(ev.text)); }, &sampler);
     show(parser.finish());
     if (in_reasoning && tty) std::fputs("\033[0m", stdout);
     std::fputs("\n", stdout);

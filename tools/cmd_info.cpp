@@ -5,8 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "io/safetensors.h"
-#include "model/model.h"
+#include "minimax/model.h"
 #include "tools/commands.h"
 
 namespace mm::cli {
@@ -85,7 +84,7 @@ int run_info(int argc, char** argv) {
               (long long)c.rotary_dim, c.rope_theta);
   std::printf("experts           %lld, top-%lld, intermediate %lld (%s router)\n", (long long)c.num_local_experts,
               (long long)c.num_experts_per_tok, (long long)c.intermediate_size,
-              c.arch == Arch::MiniMaxM2 ? "sigmoid+bias" : "softmax");
+              c.scoring_func != "sigmoid" ? "softmax" : c.use_routing_bias ? "sigmoid+bias" : "sigmoid");
   std::printf("hidden / vocab    %lld / %lld\n", (long long)c.hidden_size, (long long)c.vocab_size);
   std::printf("parameters        %s total, %s active per token (%s with embeddings)\n", human(pc.total, "").c_str(),
               human(pc.active, "").c_str(), human(pc.active + pc.embeddings, "").c_str());

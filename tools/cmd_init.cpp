@@ -10,10 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/thread_pool.h"
-#include "convert/random_model.h"
-#include "convert/safetensors_writer.h"
-#include "model/model.h"
+#include "minimax/convert.h"
+#include "minimax/model.h"
+#include "minimax/runtime.h"
 #include "tools/commands.h"
 
 namespace mm::cli {

@@ -6,11 +6,11 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/thread_pool.h"
-#include "model/model.h"
-#include "sampling/sampler.h"
+#include "minimax/generation.h"
+#include "minimax/model.h"
+#include "minimax/runtime.h"
+#include "minimax/text.h"
 #include "tools/commands.h"
-#include "tools/text_gen.h"
 
 namespace mm::cli {
 
@@ -83,22 +83,23 @@ int generate_text(ExecContext& ctx, const Args& args) {
   auto tok = load_tokenizer_for(model_path, args.str("tokenizer"));
   const int64_t n_new = args.i64("n", 16);
   if (n_new < 0) throw Error("-n must be >= 0");
-  Sampler sampler(sampling_from(args));
+  GenRequest req;
+  req.prompt = tok->encode(args.str("prompt"));
+  req.sampling = sampling_from(args);
+  req.max_tokens = n_new;
   auto seq = model->new_sequence(args.i64("ctx-size", 0));
-  std::vector<int32_t> stop;
-  if (!args.has("ignore-eos")) stop = stop_token_ids(model->config(), *tok);
+  if (!args.has("ignore-eos")) req.stop_ids = reply_stop_ids(model->config(), *tok);
   const bool json = args.has("json");
-  StreamDecoder dec(*tok);
   std::string text;
-  auto out = generate_tokens(ctx, *model, *seq, tok->encode(args.str("prompt")), n_new, sampler, stop, [&](int32_t id) {
-    std::string d = dec.push(id);
-    text += d;
-    if (!json) std::fputs(d.c_str(), stdout), std::fflush(stdout);
+  bool ended_by_token = false;
+  auto out = run_generation(ctx, *model, *seq, std::move(req), tok.get(), false, [&](const GenEvent& ev) {
+    text += ev.text;
+    ended_by_token = ev.stop_token >= 0;
+    if (!json) std::fputs(ev.text.c_str(), stdout), std::fflush(stdout);
   });
-  std::string tail = dec.flush();
-  text += tail;
+  if (ended_by_token) out.pop_back();  // the end token is not part of the output
   if (json) std::printf("%s\n", nlohmann::json{{"ids", out}, {"text", text}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-  else std::printf("%s\n", tail.c_str());
+  else std::printf("\n");
   return 0;
 }
 
@@ -112,27 +113,19 @@ int run_generate(int argc, char** argv) {
   auto ids = to_ids(args.i64_list("ids"));
   const int64_t n_new = args.i64("n", 16);
   if (n_new < 0) throw Error("-n must be >= 0");
-  SamplingParams sp = sampling_from(args);
+  GenRequest req;
+  req.prompt = ids;
+  req.sampling = sampling_from(args);
+  req.max_tokens = n_new;
   auto model = load_model(args.required("model"));
   const auto& cfg = model->config();
   auto seq = model->new_sequence(args.i64("ctx-size", 0));
   if (int64_t(ids.size()) + n_new > seq->n_ctx_max)
     throw Error("prompt (" + std::to_string(ids.size()) + ") + -n (" + std::to_string(n_new) +
                 ") exceeds the context limit " + std::to_string(seq->n_ctx_max));
-  Sampler sampler(sp);
-  std::vector<float> logits(static_cast<size_t>(cfg.vocab_size));
-  std::vector<int32_t> history = ids, out;
-  BatchItem it{seq.get(), ids.data(), int64_t(ids.size()), logits.data(), false};
-  model->forward({&it, 1}, ctx);
-  for (int64_t i = 0; i < n_new; ++i) {
-    int32_t tok = sampler.sample(logits, history);
-    out.push_back(tok);
-    history.push_back(tok);
-    if (args.has("stop-eos") && cfg.eos_token_id && tok == *cfg.eos_token_id) break;
-    if (i + 1 == n_new) break;
-    BatchItem step{seq.get(), &out.back(), 1, logits.data(), false};
-    model->forward({&step, 1}, ctx);
-  }
+  // --stop-eos: the eos id ends the output (and is printed, the last id).
+  if (args.has("stop-eos") && cfg.eos_token_id) req.stop_ids = {int32_t(*cfg.eos_token_id)};
+  auto out = run_generation(ctx, *model, *seq, std::move(req), nullptr, false, [](const GenEvent&) {});
   if (args.has("json")) {
     std::printf("%s\n", nlohmann::json{{"ids", out}}.dump().c_str());
   } else {

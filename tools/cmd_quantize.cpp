@@ -5,13 +5,10 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "convert/gguf_write.h"
 #include "core/error.h"
-#include "core/thread_pool.h"
-#include "io/gguf.h"
-#include "convert/gguf_tokenizer_kvs.h"
-#include "io/safetensors.h"
-#include "ops/weight.h"
+#include "minimax/convert.h"
+#include "minimax/model.h"
+#include "minimax/runtime.h"
 #include "tools/commands.h"
 
 namespace mm::cli {

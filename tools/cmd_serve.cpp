@@ -5,16 +5,12 @@
 #include <pthread.h>
 #include <thread>
 
-#include "chat/chat.h"
 #include "core/error.h"
-#include "core/mapped_file.h"
-#include "core/thread_pool.h"
-#include "engine/engine.h"
-#include "model/model.h"
-#include "server/server.h"
-#include "tokenizer/tokenizer.h"
+#include "minimax/engine.h"
+#include "minimax/model.h"
+#include "minimax/runtime.h"
+#include "minimax/text.h"
 #include "tools/commands.h"
-#include "tools/text_gen.h"
 
 namespace mm::cli {
 
@@ -55,14 +51,14 @@ int run_serve(int argc, char** argv) {
   auto tok = load_tokenizer_for(model_path, args.str("tokenizer", ""));
   auto model = load_model(model_path);
   const ModelConfig cfg = model->config();
-  const ChatFormat fmt = cfg.arch == Arch::MiniMaxM2 ? ChatFormat::M2 : ChatFormat::Text01;
+  const ChatFormat fmt = chat_format_of(cfg);
   std::vector<int32_t> eos;
   if (cfg.eos_token_id) eos.push_back(int32_t(*cfg.eos_token_id));
   Engine engine(std::move(model), tok.get(), ec);
   server::Server srv(engine, fmt, eos, opts);
   const int bound = srv.bind();
   std::printf("minimax serve: %s (%s, chat format %s), %d slots x %lld tokens, listening on http://%s:%d\n",
-              alias.c_str(), cfg.arch_name(), fmt == ChatFormat::M2 ? "m2" : "text01", ec.n_parallel,
+              alias.c_str(), cfg.arch_name(), chat_format_name(fmt), ec.n_parallel,
               (long long)engine.n_ctx(), opts.host.c_str(), bound);
   std::fflush(stdout);
 

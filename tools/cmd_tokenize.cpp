@@ -10,10 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/thread_pool.h"
-#include "tokenizer/tokenizer.h"
+#include "minimax/text.h"
 #include "tools/commands.h"
-#include "tools/text_gen.h"
 
 namespace {
 
@@ -30,7 +28,7 @@ int run_tokenize(int argc, char** argv) {
   mm::cli::Args args(argc, argv, {"no-parse-special"});
   args.check_known({"tokenizer", "text", "jsonl", "no-parse-special"});
   if (args.has("text") == args.has("jsonl")) throw mm::Error("tokenize: give exactly one of --text or --jsonl");
-  auto tok = mm::cli::load_tokenizer_file(args.required("tokenizer"));
+  auto tok = mm::load_tokenizer_file(args.required("tokenizer"));
   const bool parse_special = !args.has("no-parse-special");
   if (args.has("text")) {
     std::printf("%s\n", ids_json(tok->encode(args.str("text"), parse_special)).c_str());
@@ -68,7 +66,7 @@ int run_tokenize(int argc, char** argv) {
 int run_detokenize(int argc, char** argv) {
   mm::cli::Args args(argc, argv, {"skip-special"});
   args.check_known({"tokenizer", "ids", "skip-special"});
-  auto tok = mm::cli::load_tokenizer_file(args.required("tokenizer"));
+  auto tok = mm::load_tokenizer_file(args.required("tokenizer"));
   std::vector<int32_t> ids;
   for (int64_t id : args.i64_list("ids")) {
     if (id < 0 || id >= tok->vocab_size())

@@ -5,6 +5,8 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "minimax/generation.h"
+#include "minimax/runtime.h"
 
 namespace mm::cli {
 
@@ -97,6 +99,19 @@ int threads_from(const Args& args) {
   const int64_t n = args.i64("threads", 0);
   if (n > 4096) throw Error("--threads must be at most 4096 (0: one per physical core)");
   return n < 1 ? 0 : int(n);
+}
+
+
+SamplingParams sampling_from(const Args& args) {
+  SamplingParams sp;
+  sp.temperature = float(args.f64("temp", 0.0));
+  sp.seed = uint64_t(args.i64("seed", 0));
+  sp.top_k = args.i64("top-k", 0);
+  sp.top_p = float(args.f64("top-p", 1.0));
+  sp.min_p = float(args.f64("min-p", 0.0));
+  sp.repetition_penalty = float(args.f64("repeat-penalty", 1.0));
+  validate(sp, ParamStyle::Cli);
+  return sp;
 }
 
 }  // namespace mm::cli

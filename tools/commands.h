@@ -6,7 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "core/exec_context.h"
+#include "minimax/generation.h"
+#include "minimax/runtime.h"
 
 namespace mm::cli {
 
@@ -44,6 +45,9 @@ class Args {
  private:
   std::map<std::string, std::string> values_;
 };
+
+// --temp (default 0: greedy), --seed, --top-k, --top-p, --min-p, --repeat-penalty, validated.
+SamplingParams sampling_from(const Args& args);
 
 // The math mode of a command that runs a model: `--exact` makes GGUF block-format weights take the
 // exact f32 path (QuantMath::Exact) instead of the default int8 activations (decode and prefill);

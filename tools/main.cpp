@@ -5,8 +5,8 @@
 #include <exception>
 #include <string>
 
-#include "core/allocator.h"
 #include "core/error.h"
+#include "minimax/runtime.h"
 #include "tools/commands.h"
 
 int main(int argc, char** argv) {

@@ -23,6 +23,18 @@ namespace mm {
 
 enum class ChatFormat { Text01, M2 };  // Text01 covers MiniMax-Text-01 and MiniMax-M1
 
+// "text01" | "m2" (the serve banner, /props).
+const char* chat_format_name(ChatFormat fmt);
+// The format named `name` (as chat_format_name gives it); an unknown name is an engine bug (MM_CHECK).
+ChatFormat chat_format_from_name(const std::string& name);
+// The special tokens that end an assistant reply in this format, to be looked up in the tokenizer (the
+// caller adds the model's eos). Both: [e~[ (the end-of-message token); Text01/M1 also <end_of_sentence>,
+// which its templates name and which is the same id in the real tokenizers but may be separate in others.
+std::vector<std::string> chat_end_tokens(ChatFormat fmt);
+// Whether the generation prompt leaves the reply inside a reasoning section (M2 opens <think>): what an
+// output parser of the reply starts in (ChatOutputParser's starts_in_reasoning).
+bool chat_starts_in_reasoning(ChatFormat fmt);
+
 struct ToolCall {
   std::string id{};
   std::string name{};

@@ -369,4 +369,20 @@ std::string chat_forced_tool_call(ChatFormat fmt, const std::string& name) {
   return "<tool_calls>\n{\"name\": " + (name.empty() ? "\"" : chat_json_dumps(ojson(name)) + ", \"arguments\": ");
 }
 
+const char* chat_format_name(ChatFormat fmt) { return fmt == ChatFormat::M2 ? "m2" : "text01"; }
+
+ChatFormat chat_format_from_name(const std::string& name) {
+  for (ChatFormat f : {ChatFormat::Text01, ChatFormat::M2})
+    if (name == chat_format_name(f)) return f;
+  MM_CHECK(false, "unknown chat format '" + name + "'");
+  return ChatFormat::Text01;  // not reached
+}
+
+std::vector<std::string> chat_end_tokens(ChatFormat fmt) {
+  if (fmt == ChatFormat::M2) return {"[e~["};
+  return {"[e~[", "<end_of_sentence>"};
+}
+
+bool chat_starts_in_reasoning(ChatFormat fmt) { return fmt == ChatFormat::M2; }
+
 }  // namespace mm

@@ -1,9 +1,8 @@
 #include "engine/engine.h"
 
 #include <algorithm>
-#include <cmath>
-#include <numeric>
 
+#include "engine/generation.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -80,15 +79,9 @@ struct Engine::Slot {
   bool busy = false;
   GenRequest req;
   std::shared_ptr<RequestHandle> handle;
-  std::optional<Sampler> sampler;
-  std::optional<StreamDecoder> decoder;
-  std::vector<int32_t> history;  // prompt + output (the penalties look at it)
+  std::optional<Generation> gen;  // sampling, text, stops of the request (refers to req)
   int64_t n_prompt_done = 0;     // prompt tokens already run
-  int64_t n_generated = 0;
   int32_t last_token = 0;
-  std::string text;              // output text decoded so far
-  size_t n_emitted = 0;          // bytes of `text` already sent
-  size_t max_stop_len = 0;
 
   bool prefilling() const { return n_prompt_done < int64_t(req.prompt.size()); }
 };
@@ -150,10 +143,7 @@ std::shared_ptr<RequestHandle> Engine::submit(GenRequest req) {
     if (s.empty()) throw Error("stop strings must not be empty");
   if (!req.stop.empty() && !tok_) throw Error("stop strings need a tokenizer");
   if (req.top_logprobs > 20) throw Error("top_logprobs must be <= 20");
-  const auto& sp = req.sampling;
-  if (!(sp.temperature >= 0) || !(sp.top_p > 0 && sp.top_p <= 1) || sp.top_k < 0 || !(sp.min_p >= 0 && sp.min_p <= 1) ||
-      !(sp.repetition_penalty > 0) || !std::isfinite(sp.presence_penalty) || !std::isfinite(sp.frequency_penalty))
-    throw Error("sampling parameters out of range");
+  validate(req.sampling);
 
   auto h = std::make_shared<RequestHandle>();
   {
@@ -187,22 +177,15 @@ void Engine::admit(Slot& s, Pending&& p) {
   s.req = std::move(p.req);
   s.handle = std::move(p.handle);
   s.seq->reset();
-  s.sampler.emplace(s.req.sampling);
-  if (tok_) s.decoder.emplace(*tok_, false);
-  s.history = s.req.prompt;
+  s.gen.emplace(s.req, tok_);
   s.n_prompt_done = 0;
-  s.n_generated = 0;
-  s.text.clear();
-  s.n_emitted = 0;
-  s.max_stop_len = 0;
-  for (const auto& st : s.req.stop) s.max_stop_len = std::max(s.max_stop_len, st.size());
 }
 
 void Engine::finish(Slot& s, FinishReason r, GenEvent ev) {
   ev.done = true;
   ev.finish = r;
   ev.n_prompt = int64_t(s.req.prompt.size());
-  ev.n_generated = s.n_generated;
+  ev.n_generated = s.gen ? s.gen->n_generated() : 0;
   auto h = std::move(s.handle);
   {
     std::lock_guard lk(mu_);
@@ -211,11 +194,8 @@ void Engine::finish(Slot& s, FinishReason r, GenEvent ev) {
     else if (r == FinishReason::Error) ++metrics_.requests_failed;
     else ++metrics_.requests_ok;
   }
-  s.sampler.reset();
-  s.decoder.reset();
+  s.gen.reset();
   s.req = {};
-  s.history.clear();
-  s.text.clear();
   h->push(std::move(ev));
 }
 
@@ -232,100 +212,14 @@ void Engine::loop() {
   }
 }
 
-namespace {
-
-// log-softmax of the raw logits for the chosen token and the top n alternatives.
-TokenLogprob token_logprob(const std::vector<float>& logits, int32_t tok, int top_n, std::vector<int32_t>& idx) {
-  const size_t n = logits.size();
-  float mx = *std::max_element(logits.begin(), logits.end());
-  double z = 0;
-  for (float l : logits) z += std::exp(double(l) - mx);
-  const double lz = mx + std::log(z);
-  TokenLogprob lp;
-  lp.id = tok;
-  lp.logprob = float(double(logits[size_t(tok)]) - lz);
-  if (top_n > 0) {
-    const size_t k = std::min(size_t(top_n), n);
-    idx.resize(n);
-    std::iota(idx.begin(), idx.end(), 0);
-    std::partial_sort(idx.begin(), idx.begin() + long(k), idx.end(), [&](int32_t a, int32_t b) {
-      return logits[size_t(a)] > logits[size_t(b)] || (logits[size_t(a)] == logits[size_t(b)] && a < b);
-    });
-    for (size_t i = 0; i < k; ++i) lp.top.emplace_back(idx[i], float(double(logits[size_t(idx[i])]) - lz));
-  }
-  return lp;
-}
-
-// Earliest occurrence of any stop string in text at or after `from`: (position, index) or npos.
-std::pair<size_t, size_t> find_stop(const std::string& text, size_t from, const std::vector<std::string>& stops) {
-  size_t best = std::string::npos, which = 0;
-  for (size_t i = 0; i < stops.size(); ++i) {
-    size_t p = text.find(stops[i], from);
-    if (p < best) best = p, which = i;
-  }
-  return {best, which};
-}
-
-// Bytes of text[from, end) that can be sent: everything before the first position whose tail could
-// still grow into a stop string.
-size_t safe_end(const std::string& text, size_t from, const std::vector<std::string>& stops, size_t max_len) {
-  const size_t lo = text.size() > max_len ? std::max(from, text.size() - max_len + 1) : from;
-  for (size_t i = lo; i < text.size(); ++i) {
-    const std::string_view tail(text.data() + i, text.size() - i);
-    for (const auto& st : stops)
-      if (st.size() > tail.size() && std::string_view(st).substr(0, tail.size()) == tail) return i;
-  }
-  return text.size();
-}
-
-}  // namespace
-
 void Engine::on_token(Slot& s) {
-  GenEvent ev;
-  const int32_t tok = s.sampler->sample(s.logits, s.history);
-  ++s.n_generated;
-  s.history.push_back(tok);
-  s.last_token = tok;
-  ev.tokens.push_back(tok);
-  ev.n_prompt = int64_t(s.req.prompt.size());
-  ev.n_generated = s.n_generated;
+  GenEvent ev = s.gen->next(s.logits);
+  s.last_token = s.gen->last_token();
   {
     std::lock_guard lk(mu_);
     ++metrics_.generated_tokens_total;
   }
-  if (std::find(s.req.stop_ids.begin(), s.req.stop_ids.end(), tok) != s.req.stop_ids.end()) {
-    if (s.decoder) s.text += s.decoder->flush();
-    auto [pos, which] = find_stop(s.text, s.n_emitted, s.req.stop);
-    if (pos != std::string::npos) {
-      ev.text = s.text.substr(s.n_emitted, pos - s.n_emitted);
-      ev.stop_string = s.req.stop[which];
-    } else {
-      ev.text = s.text.substr(s.n_emitted);
-      ev.stop_token = tok;
-    }
-    return finish(s, FinishReason::Stop, std::move(ev));
-  }
-  if (s.req.top_logprobs >= 0) {
-    static thread_local std::vector<int32_t> idx;
-    ev.logprobs.push_back(token_logprob(s.logits, tok, s.req.top_logprobs, idx));
-  }
-  // Ids the tokenizer does not know (padding rows of the embedding) have no text.
-  if (s.decoder && tok < tok_->vocab_size()) s.text += s.decoder->push(tok);
-  const bool at_limit = s.n_generated >= s.req.max_tokens;
-  if (at_limit && s.decoder) s.text += s.decoder->flush();
-  auto [pos, which] = find_stop(s.text, s.n_emitted, s.req.stop);
-  if (pos != std::string::npos) {
-    ev.text = s.text.substr(s.n_emitted, pos - s.n_emitted);
-    ev.stop_string = s.req.stop[which];
-    return finish(s, FinishReason::Stop, std::move(ev));
-  }
-  if (at_limit) {
-    ev.text = s.text.substr(s.n_emitted);
-    return finish(s, FinishReason::Length, std::move(ev));
-  }
-  const size_t end = s.req.stop.empty() ? s.text.size() : safe_end(s.text, s.n_emitted, s.req.stop, s.max_stop_len);
-  ev.text = s.text.substr(s.n_emitted, end - s.n_emitted);
-  s.n_emitted = end;
+  if (ev.done) return finish(s, ev.finish, std::move(ev));
   s.handle->push(std::move(ev));
 }
 

@@ -80,70 +80,48 @@ void output_logits(ExecContext& ctx, const Weight& lm_head, const std::vector<fl
 
 std::string layer_prefix(int64_t il) { return "model.layers." + std::to_string(il) + "."; }
 
-void append_global_specs(const ModelConfig& c, std::vector<TensorSpec>& s) {
+void declare_global(const ModelConfig& c, GlobalWeights& g, const TensorVisitor& v) {
   const int64_t D = c.hidden_size, V = c.vocab_size;
-  s.push_back({"model.embed_tokens.weight", {V, D}, TensorRole::Embedding});
-  s.push_back({"model.norm.weight", {D}, TensorRole::Norm});
-  if (!c.tie_word_embeddings) s.push_back({"lm_head.weight", {V, D}, TensorRole::Output});
+  v({"model.embed_tokens.weight", {V, D}, TensorRole::Embedding}, &g.embed);
+  v({"model.norm.weight", {D}, TensorRole::Norm}, &g.final_norm);
+  if (!c.tie_word_embeddings) v({"lm_head.weight", {V, D}, TensorRole::Output}, &g.lm_head);
+  else g.lm_head = g.embed;
 }
 
-void append_softmax_attn_specs(const std::string& p, const ModelConfig& c, bool qk_norm, std::vector<TensorSpec>& s) {
+void declare_layer_norms(const std::string& p, const ModelConfig& c, std::vector<float>& input_norm,
+                         std::vector<float>& post_norm, const TensorVisitor& v) {
+  v({p + "input_layernorm.weight", {c.hidden_size}, TensorRole::Norm}, &input_norm);
+  v({p + "post_attention_layernorm.weight", {c.hidden_size}, TensorRole::Norm}, &post_norm);
+}
+
+void declare_softmax_attn(const std::string& p, const ModelConfig& c, bool qk_norm, SoftmaxAttnWeights& w,
+                          const TensorVisitor& v) {
   const int64_t D = c.hidden_size, H = c.num_attention_heads, d = c.head_dim, kv = c.num_key_value_heads;
-  s.push_back({p + "self_attn.q_proj.weight", {H * d, D}, TensorRole::Dense});
-  s.push_back({p + "self_attn.k_proj.weight", {kv * d, D}, TensorRole::Dense});
-  s.push_back({p + "self_attn.v_proj.weight", {kv * d, D}, TensorRole::Dense});
-  s.push_back({p + "self_attn.o_proj.weight", {D, H * d}, TensorRole::Dense});
+  v({p + "self_attn.q_proj.weight", {H * d, D}, TensorRole::Dense}, &w.q);
+  v({p + "self_attn.k_proj.weight", {kv * d, D}, TensorRole::Dense}, &w.k);
+  v({p + "self_attn.v_proj.weight", {kv * d, D}, TensorRole::Dense}, &w.v);
+  v({p + "self_attn.o_proj.weight", {D, H * d}, TensorRole::Dense}, &w.o);
   if (qk_norm) {
-    s.push_back({p + "self_attn.q_norm.weight", {H * d}, TensorRole::Norm});
-    s.push_back({p + "self_attn.k_norm.weight", {kv * d}, TensorRole::Norm});
+    v({p + "self_attn.q_norm.weight", {H * d}, TensorRole::Norm}, &w.q_norm);
+    v({p + "self_attn.k_norm.weight", {kv * d}, TensorRole::Norm}, &w.k_norm);
   }
 }
 
-void append_moe_specs(const std::string& p, const ModelConfig& c, bool routing_bias, std::vector<TensorSpec>& s) {
+void declare_moe(const std::string& p, const ModelConfig& c, bool routing_bias, MoeLayerWeights& m,
+                 const TensorVisitor& v) {
   const int64_t D = c.hidden_size, I = c.intermediate_size, E = c.num_local_experts;
-  s.push_back({p + "block_sparse_moe.gate.weight", {E, D}, TensorRole::Router});
+  v({p + "block_sparse_moe.gate.weight", {E, D}, TensorRole::Router}, &m.router);
   // The bias is a vector like the norms (never quantised, read as f32).
-  if (routing_bias) s.push_back({p + "block_sparse_moe.e_score_correction_bias", {E}, TensorRole::Norm});
+  if (routing_bias) v({p + "block_sparse_moe.e_score_correction_bias", {E}, TensorRole::Norm}, &m.bias);
+  m.w1.resize(size_t(E));
+  m.w3.resize(size_t(E));
+  m.w2.resize(size_t(E));
   for (int64_t e = 0; e < E; ++e) {
     const std::string ep = p + "block_sparse_moe.experts." + std::to_string(e) + ".";
-    s.push_back({ep + "w1.weight", {I, D}, TensorRole::Expert});
-    s.push_back({ep + "w3.weight", {I, D}, TensorRole::Expert});
-    s.push_back({ep + "w2.weight", {D, I}, TensorRole::Expert});
+    v({ep + "w1.weight", {I, D}, TensorRole::Expert}, &m.w1[size_t(e)]);
+    v({ep + "w3.weight", {I, D}, TensorRole::Expert}, &m.w3[size_t(e)]);
+    v({ep + "w2.weight", {D, I}, TensorRole::Expert}, &m.w2[size_t(e)]);
   }
-}
-
-GlobalWeights bind_global(const TensorStore& store, const ModelConfig& c) {
-  GlobalWeights g;
-  g.embed = bind_weight(store, "model.embed_tokens.weight", c);
-  g.lm_head = bind_weight(store, c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight", c);
-  g.final_norm = load_vector(store, "model.norm.weight");
-  return g;
-}
-
-SoftmaxAttnWeights bind_softmax_attn(const TensorStore& store, const std::string& p, const ModelConfig& c, bool qk_norm) {
-  SoftmaxAttnWeights w;
-  w.q = bind_weight(store, p + "self_attn.q_proj.weight", c);
-  w.k = bind_weight(store, p + "self_attn.k_proj.weight", c);
-  w.v = bind_weight(store, p + "self_attn.v_proj.weight", c);
-  w.o = bind_weight(store, p + "self_attn.o_proj.weight", c);
-  if (qk_norm) {
-    w.q_norm = load_vector(store, p + "self_attn.q_norm.weight");
-    w.k_norm = load_vector(store, p + "self_attn.k_norm.weight");
-  }
-  return w;
-}
-
-MoeLayerWeights bind_moe(const TensorStore& store, const std::string& p, const ModelConfig& c, bool routing_bias) {
-  MoeLayerWeights m;
-  m.router = bind_weight(store, p + "block_sparse_moe.gate.weight", c);
-  if (routing_bias) m.bias = load_vector(store, p + "block_sparse_moe.e_score_correction_bias");
-  for (int64_t e = 0; e < c.num_local_experts; ++e) {
-    const std::string ep = p + "block_sparse_moe.experts." + std::to_string(e) + ".";
-    m.w1.push_back(bind_weight(store, ep + "w1.weight", c));
-    m.w3.push_back(bind_weight(store, ep + "w3.weight", c));
-    m.w2.push_back(bind_weight(store, ep + "w2.weight", c));
-  }
-  return m;
 }
 
 double weight_bytes(const Weight& w) {

@@ -43,23 +43,26 @@ void softmax_attention_block(ExecContext& ctx, const SoftmaxAttnWeights& w, cons
 void output_logits(ExecContext& ctx, const Weight& lm_head, const std::vector<float>& final_norm, double eps,
                    std::span<const BatchItem> batch, const BatchLayout& lay, const float* h);
 
-// ---- tensor-table rows and weight binding shared by the architectures (HF names) ----------------------
+// ---- tensor declarations shared by the architectures (HF names) ---------------------------------------
 
 std::string layer_prefix(int64_t il);  // "model.layers.{il}."
-// embed_tokens, final norm, lm_head (unless tied).
-void append_global_specs(const ModelConfig& c, std::vector<TensorSpec>& specs);
-// q/k/v/o projections of a softmax-attention layer, plus whole-vector q_norm/k_norm if qk_norm.
-void append_softmax_attn_specs(const std::string& p, const ModelConfig& c, bool qk_norm, std::vector<TensorSpec>& specs);
-// Router, optional e_score_correction_bias, and every expert's w1/w3/w2.
-void append_moe_specs(const std::string& p, const ModelConfig& c, bool routing_bias, std::vector<TensorSpec>& specs);
 
 struct GlobalWeights {
   Weight embed, lm_head;          // [vocab, hidden]
   std::vector<float> final_norm;  // [hidden]
 };
-GlobalWeights bind_global(const TensorStore& store, const ModelConfig& c);
-SoftmaxAttnWeights bind_softmax_attn(const TensorStore& store, const std::string& p, const ModelConfig& c, bool qk_norm);
-MoeLayerWeights bind_moe(const TensorStore& store, const std::string& p, const ModelConfig& c, bool routing_bias);
+// Each declare_* names its tensors once and hands them to `v` with the field they bind to.
+// embed_tokens, final norm, lm_head (unless tied: then lm_head is the embedding).
+void declare_global(const ModelConfig& c, GlobalWeights& g, const TensorVisitor& v);
+// input_layernorm and post_attention_layernorm of the layer at prefix p.
+void declare_layer_norms(const std::string& p, const ModelConfig& c, std::vector<float>& input_norm,
+                         std::vector<float>& post_norm, const TensorVisitor& v);
+// q/k/v/o projections of a softmax-attention layer, plus whole-vector q_norm/k_norm if qk_norm.
+void declare_softmax_attn(const std::string& p, const ModelConfig& c, bool qk_norm, SoftmaxAttnWeights& w,
+                          const TensorVisitor& v);
+// Router, optional e_score_correction_bias, and every expert's w1/w3/w2.
+void declare_moe(const std::string& p, const ModelConfig& c, bool routing_bias, MoeLayerWeights& m,
+                 const TensorVisitor& v);
 
 // Bytes of a weight plus its fp8 block scales (if any).
 double weight_bytes(const Weight& w);

@@ -3,10 +3,11 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "model/arch.h"
 
 namespace mm {
 
-namespace {
+namespace config_json {
 
 [[noreturn]] void bad(const std::string& key, const std::string& what) {
   throw Error("config.json: " + key + " " + what);
@@ -14,7 +15,7 @@ namespace {
 
 bool has(const nlohmann::json& j, const char* key) { return j.contains(key) && !j[key].is_null(); }
 
-int64_t get_int(const nlohmann::json& j, const char* key, std::optional<int64_t> def = std::nullopt) {
+int64_t get_int(const nlohmann::json& j, const char* key, std::optional<int64_t> def) {
   if (!has(j, key)) {
     if (def) return *def;
     bad(key, "is missing");
@@ -25,7 +26,7 @@ int64_t get_int(const nlohmann::json& j, const char* key, std::optional<int64_t>
   bad(key, "must be an integer, got " + v.dump());
 }
 
-double get_num(const nlohmann::json& j, const char* key, std::optional<double> def = std::nullopt) {
+double get_num(const nlohmann::json& j, const char* key, std::optional<double> def) {
   if (!has(j, key)) {
     if (def) return *def;
     bad(key, "is missing");
@@ -46,7 +47,7 @@ std::string get_str(const nlohmann::json& j, const char* key, const std::string&
   return j[key].get<std::string>();
 }
 
-std::optional<int64_t> get_token_id(const nlohmann::json& j, const char* key) {
+static std::optional<int64_t> get_token_id(const nlohmann::json& j, const char* key) {
   if (!has(j, key)) return std::nullopt;
   const auto& v = j[key];
   if (v.is_array() && !v.empty() && v[0].is_number_integer()) return v[0].get<int64_t>();
@@ -88,6 +89,12 @@ std::vector<AttnKind> read_layer_kinds(const nlohmann::json& j, int64_t n_layers
   return kinds;
 }
 
+}  // namespace config_json
+
+namespace {
+
+using namespace config_json;
+
 void require_positive(int64_t v, const char* key) {
   if (v <= 0) bad(key, "must be positive, got " + std::to_string(v));
 }
@@ -100,7 +107,7 @@ int64_t ModelConfig::n_lightning_layers() const {
   return n;
 }
 int64_t ModelConfig::n_softmax_layers() const { return int64_t(layers.size()) - n_lightning_layers(); }
-const char* ModelConfig::arch_name() const { return arch == Arch::MiniMaxM2 ? "MiniMax-M2" : "MiniMax-Text-01"; }
+const char* ModelConfig::arch_name() const { return arch_spec(arch).name; }
 
 ModelConfig parse_model_config(const nlohmann::json& j) {
   if (!j.is_object()) throw Error("config.json: not a JSON object");
@@ -110,16 +117,15 @@ ModelConfig parse_model_config(const nlohmann::json& j) {
   if (has(j, "architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
       j["architectures"][0].is_string())
     arch0 = j["architectures"][0].get<std::string>();
-  if (c.model_type == "minimax_text_01" || c.model_type == "minimax_m1" || c.model_type == "minimax" ||
-      arch0 == "MiniMaxText01ForCausalLM" || arch0 == "MiniMaxM1ForCausalLM" || arch0 == "MiniMaxForCausalLM") {
-    c.arch = Arch::MiniMaxText01;
-  } else if (c.model_type == "minimax_m2" || arch0 == "MiniMaxM2ForCausalLM") {
-    c.arch = Arch::MiniMaxM2;
-  } else {
+  const ArchSpec* spec = find_arch(c.model_type, arch0);
+  if (!spec) {
+    std::string known;
+    for (const auto& a : arch_specs())
+      for (const auto& t : a.model_types) known += (known.empty() ? "" : ", ") + t;
     bad("model_type", "'" + c.model_type + "' (architectures " + (arch0.empty() ? "?" : arch0) +
-                          ") is not a supported architecture (minimax_text_01, minimax_m1, minimax, minimax_m2)");
+                          ") is not a supported architecture (" + known + ")");
   }
-  const bool m2 = c.arch == Arch::MiniMaxM2;
+  c.arch = spec->arch;
 
   c.hidden_size = get_int(j, "hidden_size");
   c.intermediate_size = get_int(j, "intermediate_size");
@@ -132,7 +138,7 @@ ModelConfig parse_model_config(const nlohmann::json& j) {
   c.num_experts_per_tok = get_int(j, "num_experts_per_tok");
   c.max_position_embeddings = get_int(j, "max_position_embeddings", 4096);
   c.shared_intermediate_size = get_int(j, "shared_intermediate_size", 0);
-  c.rms_norm_eps = get_num(j, "rms_norm_eps", m2 ? 1e-6 : 1e-5);
+  c.rms_norm_eps = get_num(j, "rms_norm_eps", 1e-5);  // an architecture may choose its own default
   c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", false);
   c.postnorm = get_bool(j, "postnorm", false);  // a missing postnorm means false, as the released code
   c.block_size = get_int(j, "block_size", 256);
@@ -180,41 +186,7 @@ ModelConfig parse_model_config(const nlohmann::json& j) {
                           std::to_string(c.head_dim) + ")");
   if (c.rope_theta <= 0) bad("rope_theta", "must be positive");
 
-  auto kinds = read_layer_kinds(j, c.num_hidden_layers, m2);
-  c.layers.resize(size_t(c.num_hidden_layers));
-  if (!m2) {
-    // Release keys first, native *_factor keys as the alternative spelling; defaults 1.
-    auto ab = [&](const char* rel, const char* nat) { return get_num(j, rel, get_num(j, nat, 1.0)); };
-    float la = float(ab("layernorm_linear_attention_alpha", "linear_attn_alpha_factor"));
-    float lb = float(ab("layernorm_linear_attention_beta", "linear_attn_beta_factor"));
-    float fa = float(ab("layernorm_full_attention_alpha", "full_attn_alpha_factor"));
-    float fb = float(ab("layernorm_full_attention_beta", "full_attn_beta_factor"));
-    float ma = float(ab("layernorm_mlp_alpha", "mlp_alpha_factor"));
-    float mb = float(ab("layernorm_mlp_beta", "mlp_beta_factor"));
-    for (size_t i = 0; i < c.layers.size(); ++i) {
-      auto& l = c.layers[i];
-      l.attn_kind = kinds[i];
-      l.attn_alpha = kinds[i] == AttnKind::Lightning ? la : fa;
-      l.attn_beta = kinds[i] == AttnKind::Lightning ? lb : fb;
-      l.mlp_alpha = ma;
-      l.mlp_beta = mb;
-    }
-    // The native dialect always uses postnorm (the -hf conversion of the release).
-    if (c.model_type == "minimax" && !has(j, "postnorm")) c.postnorm = true;
-  } else {
-    for (size_t i = 0; i < c.layers.size(); ++i) {
-      if (kinds[i] != AttnKind::Softmax) bad("attn_type_list", "MiniMax-M2 layers must all be softmax attention (1)");
-      c.layers[i].attn_kind = AttnKind::Softmax;
-    }
-    c.use_qk_norm = get_bool(j, "use_qk_norm", true);
-    c.qk_norm_type = get_str(j, "qk_norm_type", "per_layer");
-    if (c.use_qk_norm && c.qk_norm_type != "per_layer")
-      bad("qk_norm_type", "'" + c.qk_norm_type + "' is not supported (only per_layer)");
-    c.scoring_func = get_str(j, "scoring_func", "sigmoid");
-    if (c.scoring_func != "sigmoid" && c.scoring_func != "softmax")
-      bad("scoring_func", "'" + c.scoring_func + "' is not supported (sigmoid or softmax)");
-    c.use_routing_bias = get_bool(j, "use_routing_bias", true);
-  }
+  spec->parse_config(j, c);
   if (has(j, "quantization_config")) {
     const auto& q = j["quantization_config"];
     if (!q.is_object()) bad("quantization_config", "must be an object");

@@ -1,7 +1,6 @@
 // ModelConfig: config.json read key by key (HF names verbatim), plus one LayerConfig per decoder layer.
-// Both dialects of Text-01/M1 are accepted: the release one (model_type minimax_text_01 / minimax_m1,
-// attn_type_list, layernorm_*_alpha/beta, postnorm) and transformers' native one (model_type minimax,
-// layer_types, *_alpha_factor, block_size). Inconsistent configs raise mm::Error naming the key.
+// config.cpp reads the keys all architectures share; each architecture's file reads its own keys
+// (ArchSpec::parse_config, model/arch.h). Inconsistent configs raise mm::Error naming the key.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -60,7 +59,22 @@ struct ModelConfig {
   const char* arch_name() const;
 };
 
-// Parses and validates; throws mm::Error with the offending key on a bad config.
+// Parses and validates: the keys every architecture shares, then the architecture's own
+// (ArchSpec::parse_config); throws mm::Error with the offending key on a bad config.
 ModelConfig parse_model_config(const nlohmann::json& j);
+
+// Readers for the architectures' parse_config hooks: a missing or null key takes the default (or is
+// an error without one); a wrong type is an error naming the key.
+namespace config_json {
+[[noreturn]] void bad(const std::string& key, const std::string& what);  // "config.json: KEY WHAT"
+bool has(const nlohmann::json& j, const char* key);
+int64_t get_int(const nlohmann::json& j, const char* key, std::optional<int64_t> def = std::nullopt);
+double get_num(const nlohmann::json& j, const char* key, std::optional<double> def = std::nullopt);
+bool get_bool(const nlohmann::json& j, const char* key, bool def);
+std::string get_str(const nlohmann::json& j, const char* key, const std::string& def);
+// attn_type_list (0 = lightning, 1 = softmax) or layer_types ("linear_attention" / "full_attention");
+// when neither is given: all softmax if all_softmax_default, else an error.
+std::vector<AttnKind> read_layer_kinds(const nlohmann::json& j, int64_t n_layers, bool all_softmax_default);
+}  // namespace config_json
 
 }  // namespace mm

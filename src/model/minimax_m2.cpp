@@ -12,7 +12,7 @@
 //
 // Tensors of layers >= num_hidden_layers (the MTP modules some configs declare) are not part of the
 // table and are ignored.
-#include "model/minimax_m2.h"
+#include "model/arch.h"
 
 #include "core/error.h"
 #include "model/blocks.h"
@@ -33,21 +33,24 @@ RouterKind router_kind(const ModelConfig& c) {
   return c.scoring_func == "sigmoid" ? RouterKind::SigmoidBias : RouterKind::Softmax;
 }
 
+// Every tensor of the architecture, named once: listed for checks and bound by the model's constructor.
+void declare_tensors(const ModelConfig& c, GlobalWeights& g, std::vector<Layer>& layers, const TensorVisitor& v) {
+  declare_global(c, g, v);
+  layers.resize(size_t(c.num_hidden_layers));
+  for (int64_t il = 0; il < c.num_hidden_layers; ++il) {
+    const std::string p = layer_prefix(il);
+    Layer& L = layers[size_t(il)];
+    declare_layer_norms(p, c, L.input_norm, L.post_norm, v);
+    declare_softmax_attn(p, c, c.use_qk_norm, L.attn, v);
+    declare_moe(p, c, c.use_routing_bias, L.moe, v);
+  }
+}
+
 class M2Model final : public Model {
  public:
   M2Model(ModelConfig cfg, TensorStore tensors)
       : Model(std::move(cfg)), store_(std::move(tensors)), rope_(cfg_.rotary_dim, cfg_.rope_theta) {
-    const auto& c = cfg_;
-    g_ = bind_global(store_, c);
-    for (int64_t il = 0; il < c.num_hidden_layers; ++il) {
-      const std::string p = layer_prefix(il);
-      Layer L;
-      L.input_norm = load_vector(store_, p + "input_layernorm.weight");
-      L.post_norm = load_vector(store_, p + "post_attention_layernorm.weight");
-      L.attn = bind_softmax_attn(store_, p, c, c.use_qk_norm);
-      L.moe = bind_moe(store_, p, c, c.use_routing_bias);
-      layers_.push_back(std::move(L));
-    }
+    declare_tensors(cfg_, g_, layers_, bind_from(store_, cfg_));
   }
 
   std::unique_ptr<SequenceState> new_sequence(int64_t n_ctx_max) const override {
@@ -63,7 +66,7 @@ class M2Model final : public Model {
     return b;
   }
 
-  double total_weight_bytes() const override { return table_weight_bytes(store_, m2_tensor_specs(cfg_)); }
+  double total_weight_bytes() const override { return table_weight_bytes(store_, model_tensor_specs(cfg_)); }
 
   void forward(std::span<const BatchItem> batch, ExecContext& ctx) override {
     validate_batch(batch);
@@ -102,24 +105,51 @@ class M2Model final : public Model {
 
 }  // namespace
 
-std::vector<TensorSpec> m2_tensor_specs(const ModelConfig& c) {
+namespace {
+
+void parse_m2_config(const nlohmann::json& j, ModelConfig& c) {
+  using namespace config_json;
+  c.rms_norm_eps = get_num(j, "rms_norm_eps", 1e-6);
+  auto kinds = read_layer_kinds(j, c.num_hidden_layers, /*all_softmax_default=*/true);
+  c.layers.resize(size_t(c.num_hidden_layers));
+  for (size_t i = 0; i < c.layers.size(); ++i) {
+    if (kinds[i] != AttnKind::Softmax) bad("attn_type_list", "MiniMax-M2 layers must all be softmax attention (1)");
+    c.layers[i].attn_kind = AttnKind::Softmax;
+  }
+  c.use_qk_norm = get_bool(j, "use_qk_norm", true);
+  c.qk_norm_type = get_str(j, "qk_norm_type", "per_layer");
+  if (c.use_qk_norm && c.qk_norm_type != "per_layer")
+    bad("qk_norm_type", "'" + c.qk_norm_type + "' is not supported (only per_layer)");
+  c.scoring_func = get_str(j, "scoring_func", "sigmoid");
+  if (c.scoring_func != "sigmoid" && c.scoring_func != "softmax")
+    bad("scoring_func", "'" + c.scoring_func + "' is not supported (sigmoid or softmax)");
+  c.use_routing_bias = get_bool(j, "use_routing_bias", true);
   if (c.scoring_func != "sigmoid" && c.use_routing_bias)
     throw Error("config.json: use_routing_bias true needs scoring_func \"sigmoid\" (got \"" + c.scoring_func + "\")");
-  const int64_t D = c.hidden_size;
-  std::vector<TensorSpec> s;
-  append_global_specs(c, s);
-  for (int64_t il = 0; il < c.num_hidden_layers; ++il) {
-    const std::string p = layer_prefix(il);
-    s.push_back({p + "input_layernorm.weight", {D}, TensorRole::Norm});
-    s.push_back({p + "post_attention_layernorm.weight", {D}, TensorRole::Norm});
-    append_softmax_attn_specs(p, c, c.use_qk_norm, s);
-    append_moe_specs(p, c, c.use_routing_bias, s);
-  }
-  return s;
+}
+
+void visit_m2_tensors(const ModelConfig& c, const TensorVisitor& v) {
+  GlobalWeights g;
+  std::vector<Layer> layers;
+  declare_tensors(c, g, layers, v);
 }
 
 std::unique_ptr<Model> create_m2(ModelConfig cfg, TensorStore tensors) {
   return std::make_unique<M2Model>(std::move(cfg), std::move(tensors));
+}
+
+}  // namespace
+
+ArchSpec m2_arch() {
+  return {.arch = Arch::MiniMaxM2,
+          .name = "MiniMax-M2",
+          .model_types = {"minimax_m2"},
+          .hf_classes = {"MiniMaxM2ForCausalLM"},
+          .gguf_arch = "minimax-m2",
+          .chat_format = "m2",
+          .parse_config = parse_m2_config,
+          .visit_tensors = visit_m2_tensors,
+          .create = create_m2};
 }
 
 }  // namespace mm

@@ -7,7 +7,7 @@
 //     b  = RMSNorm_post(h1); skip = postnorm ? b : h1
 //     h  = skip·α_mlp + MoE(b)·β_mlp
 //   logits = lm_head(RMSNorm_final(h))
-#include "model/minimax_text01.h"
+#include "model/arch.h"
 
 #include <cmath>
 
@@ -37,29 +37,35 @@ struct Layer {
   MoeLayerWeights moe;
 };
 
+// Every tensor of the architecture, named once: listed for checks and bound by the model's constructor.
+void declare_tensors(const ModelConfig& c, GlobalWeights& g, std::vector<Layer>& layers, const TensorVisitor& v) {
+  const int64_t D = c.hidden_size, H = c.num_attention_heads, d = c.head_dim;
+  declare_global(c, g, v);
+  layers.resize(size_t(c.num_hidden_layers));
+  for (int64_t il = 0; il < c.num_hidden_layers; ++il) {
+    const std::string p = layer_prefix(il);
+    Layer& L = layers[size_t(il)];
+    declare_layer_norms(p, c, L.input_norm, L.post_norm, v);
+    if (c.layers[size_t(il)].attn_kind == AttnKind::Lightning) {
+      v({p + "self_attn.qkv_proj.weight", {3 * H * d, D}, TensorRole::Dense}, &L.lin.qkv);
+      v({p + "self_attn.output_gate.weight", {H * d, D}, TensorRole::Dense}, &L.lin.output_gate);
+      v({p + "self_attn.out_proj.weight", {D, H * d}, TensorRole::Dense}, &L.lin.out_proj);
+      v({p + "self_attn.norm.weight", {H * d}, TensorRole::Norm}, &L.lin.norm);
+    } else {
+      declare_softmax_attn(p, c, /*qk_norm=*/false, L.attn, v);
+    }
+    declare_moe(p, c, /*routing_bias=*/false, L.moe, v);
+  }
+}
+
 class Text01Model final : public Model {
  public:
   Text01Model(ModelConfig cfg, TensorStore tensors)
       : Model(std::move(cfg)), store_(std::move(tensors)), rope_(cfg_.rotary_dim, cfg_.rope_theta) {
-    const auto& c = cfg_;
-    g_ = bind_global(store_, c);
-    for (int64_t il = 0; il < c.num_hidden_layers; ++il) {
-      const std::string p = layer_prefix(il);
-      Layer L;
-      L.input_norm = load_vector(store_, p + "input_layernorm.weight");
-      L.post_norm = load_vector(store_, p + "post_attention_layernorm.weight");
-      if (c.layers[size_t(il)].attn_kind == AttnKind::Lightning) {
-        L.lin.qkv = bind_weight(store_, p + "self_attn.qkv_proj.weight", c);
-        L.lin.output_gate = bind_weight(store_, p + "self_attn.output_gate.weight", c);
-        L.lin.out_proj = bind_weight(store_, p + "self_attn.out_proj.weight", c);
-        L.lin.norm = load_vector(store_, p + "self_attn.norm.weight");
-        L.lin.slopes = lightning_slopes(c.num_attention_heads, il, c.num_hidden_layers);
-      } else {
-        L.attn = bind_softmax_attn(store_, p, c, /*qk_norm=*/false);
-      }
-      L.moe = bind_moe(store_, p, c, /*routing_bias=*/false);
-      layers_.push_back(std::move(L));
-    }
+    declare_tensors(cfg_, g_, layers_, bind_from(store_, cfg_));
+    for (int64_t il = 0; il < cfg_.num_hidden_layers; ++il)
+      if (cfg_.layers[size_t(il)].attn_kind == AttnKind::Lightning)
+        layers_[size_t(il)].lin.slopes = lightning_slopes(cfg_.num_attention_heads, il, cfg_.num_hidden_layers);
   }
 
   std::unique_ptr<SequenceState> new_sequence(int64_t n_ctx_max) const override {
@@ -76,7 +82,7 @@ class Text01Model final : public Model {
     return b;
   }
 
-  double total_weight_bytes() const override { return table_weight_bytes(store_, text01_tensor_specs(cfg_)); }
+  double total_weight_bytes() const override { return table_weight_bytes(store_, model_tensor_specs(cfg_)); }
 
   void forward(std::span<const BatchItem> batch, ExecContext& ctx) override {
     validate_batch(batch);
@@ -150,29 +156,57 @@ class Text01Model final : public Model {
 
 }  // namespace
 
-std::vector<TensorSpec> text01_tensor_specs(const ModelConfig& c) {
-  const int64_t D = c.hidden_size, H = c.num_attention_heads, d = c.head_dim;
-  std::vector<TensorSpec> s;
-  append_global_specs(c, s);
-  for (int64_t il = 0; il < c.num_hidden_layers; ++il) {
-    const std::string p = layer_prefix(il);
-    s.push_back({p + "input_layernorm.weight", {D}, TensorRole::Norm});
-    s.push_back({p + "post_attention_layernorm.weight", {D}, TensorRole::Norm});
-    if (c.layers[size_t(il)].attn_kind == AttnKind::Lightning) {
-      s.push_back({p + "self_attn.qkv_proj.weight", {3 * H * d, D}, TensorRole::Dense});
-      s.push_back({p + "self_attn.output_gate.weight", {H * d, D}, TensorRole::Dense});
-      s.push_back({p + "self_attn.out_proj.weight", {D, H * d}, TensorRole::Dense});
-      s.push_back({p + "self_attn.norm.weight", {H * d}, TensorRole::Norm});
-    } else {
-      append_softmax_attn_specs(p, c, /*qk_norm=*/false, s);
-    }
-    append_moe_specs(p, c, /*routing_bias=*/false, s);
+namespace {
+
+// Both dialects: the release one (model_type minimax_text_01 / minimax_m1, attn_type_list,
+// layernorm_*_alpha/beta, postnorm) and transformers' native one (model_type minimax, layer_types,
+// *_alpha_factor, block_size).
+void parse_text01_config(const nlohmann::json& j, ModelConfig& c) {
+  using namespace config_json;
+  auto kinds = read_layer_kinds(j, c.num_hidden_layers, /*all_softmax_default=*/false);
+  c.layers.resize(size_t(c.num_hidden_layers));
+  // Release keys first, native *_factor keys as the alternative spelling; defaults 1.
+  auto ab = [&](const char* rel, const char* nat) { return get_num(j, rel, get_num(j, nat, 1.0)); };
+  float la = float(ab("layernorm_linear_attention_alpha", "linear_attn_alpha_factor"));
+  float lb = float(ab("layernorm_linear_attention_beta", "linear_attn_beta_factor"));
+  float fa = float(ab("layernorm_full_attention_alpha", "full_attn_alpha_factor"));
+  float fb = float(ab("layernorm_full_attention_beta", "full_attn_beta_factor"));
+  float ma = float(ab("layernorm_mlp_alpha", "mlp_alpha_factor"));
+  float mb = float(ab("layernorm_mlp_beta", "mlp_beta_factor"));
+  for (size_t i = 0; i < c.layers.size(); ++i) {
+    auto& l = c.layers[i];
+    l.attn_kind = kinds[i];
+    l.attn_alpha = kinds[i] == AttnKind::Lightning ? la : fa;
+    l.attn_beta = kinds[i] == AttnKind::Lightning ? lb : fb;
+    l.mlp_alpha = ma;
+    l.mlp_beta = mb;
   }
-  return s;
+  // The native dialect always uses postnorm (the -hf conversion of the release).
+  if (c.model_type == "minimax" && !has(j, "postnorm")) c.postnorm = true;
+}
+
+void visit_text01_tensors(const ModelConfig& c, const TensorVisitor& v) {
+  GlobalWeights g;
+  std::vector<Layer> layers;
+  declare_tensors(c, g, layers, v);
 }
 
 std::unique_ptr<Model> create_text01(ModelConfig cfg, TensorStore tensors) {
   return std::make_unique<Text01Model>(std::move(cfg), std::move(tensors));
+}
+
+}  // namespace
+
+ArchSpec text01_arch() {
+  return {.arch = Arch::MiniMaxText01,
+          .name = "MiniMax-Text-01",
+          .model_types = {"minimax_text_01", "minimax_m1", "minimax"},
+          .hf_classes = {"MiniMaxText01ForCausalLM", "MiniMaxM1ForCausalLM", "MiniMaxForCausalLM"},
+          .gguf_arch = "minimax-01",
+          .chat_format = "text01",
+          .parse_config = parse_text01_config,
+          .visit_tensors = visit_text01_tensors,
+          .create = create_text01};
 }
 
 }  // namespace mm

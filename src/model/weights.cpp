@@ -55,6 +55,17 @@ void check_tensors(const TensorStore& store, const std::vector<TensorSpec>& spec
                 " problem" + (n_problems > 1 ? "s" : "") + "):" + problems);
 }
 
+TensorVisitor collect_specs(std::vector<TensorSpec>& out) {
+  return [&out](TensorSpec spec, TensorDst) { out.push_back(std::move(spec)); };
+}
+
+TensorVisitor bind_from(const TensorStore& store, const ModelConfig& cfg) {
+  return [&store, &cfg](TensorSpec spec, TensorDst dst) {
+    if (dst.weight) *dst.weight = bind_weight(store, spec.name, cfg);
+    else *dst.vec = load_vector(store, spec.name);
+  };
+}
+
 Weight bind_weight(const TensorStore& store, const std::string& name, const ModelConfig& cfg) {
   const TensorInfo& t = store.get(name);
   MM_CHECK(t.shape.size() == 2, name);

@@ -1,7 +1,9 @@
-// The declarative tensor table: each architecture lists the tensors its config requires (HF name,
-// shape [out, in]); load checks them all before any forward pass and binds them to Weight views.
+// The declarative tensor table: each architecture declares the tensors its config requires once (HF
+// name, shape [out, in], role, and the field it binds to) by calling a TensorVisitor. The same
+// declaration lists the table (load checks, parameter counts, `minimax init`) and binds the weights.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,21 @@ struct TensorSpec {
   std::vector<int64_t> shape;  // HF order
   TensorRole role;
 };
+
+// Where a declared tensor goes when bound: a matrix (Weight view) or a vector converted to f32 (norm
+// weights, biases; role Norm).
+struct TensorDst {
+  TensorDst(Weight* w) : weight(w) {}
+  TensorDst(std::vector<float>* v) : vec(v) {}
+  Weight* weight = nullptr;
+  std::vector<float>* vec = nullptr;
+};
+using TensorVisitor = std::function<void(TensorSpec spec, TensorDst dst)>;
+
+// A visitor that records the specs only.
+TensorVisitor collect_specs(std::vector<TensorSpec>& out);
+// A visitor that binds every tensor from `store` (bind_weight / load_vector by destination).
+TensorVisitor bind_from(const TensorStore& store, const ModelConfig& cfg);
 
 // Every missing tensor, wrong shape or unsupported dtype, all in one mm::Error message.
 void check_tensors(const TensorStore& store, const std::vector<TensorSpec>& specs, const ModelConfig& cfg);

@@ -3,9 +3,26 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <string>
 #include <unordered_map>
 
+#include "core/error.h"
+
 namespace mm {
+
+void validate(const SamplingParams& p, ParamStyle style) {
+  const bool cli = style == ParamStyle::Cli;
+  auto fail = [&](const char* opt, const char* field, const char* rule) {
+    throw Error((cli ? std::string("--") + opt : std::string("'") + field + "'") + " must be " + rule);
+  };
+  if (!(p.top_p > 0 && p.top_p <= 1)) fail("top-p", "top_p", "in (0, 1]");
+  if (p.top_k < 0) fail("top-k", "top_k", ">= 0");
+  if (!(p.min_p >= 0 && p.min_p <= 1)) fail("min-p", "min_p", "in [0, 1]");
+  if (!(p.temperature >= 0)) fail("temp", "temperature", ">= 0");
+  if (!(p.repetition_penalty > 0)) fail("repeat-penalty", "repetition_penalty", "> 0");
+  if (!std::isfinite(p.presence_penalty)) fail("presence-penalty", "presence_penalty", "a finite number");
+  if (!std::isfinite(p.frequency_penalty)) fail("frequency-penalty", "frequency_penalty", "a finite number");
+}
 
 int32_t argmax(std::span<const float> logits) {
   int32_t best = 0;

@@ -19,6 +19,13 @@ struct SamplingParams {
   uint64_t seed = 0;
 };
 
+// How validate() names parameters in its errors: command-line options ("--top-p") or API fields ("'top_p'").
+enum class ParamStyle { Cli, Api };
+// The one check of sampling parameters (CLI, engine): throws mm::Error naming the first one out of
+// range. top_p in (0, 1], top_k >= 0, min_p in [0, 1], temperature >= 0, repetition_penalty > 0,
+// presence / frequency penalties finite.
+void validate(const SamplingParams& p, ParamStyle style = ParamStyle::Api);
+
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& p);

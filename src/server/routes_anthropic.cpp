@@ -155,7 +155,7 @@ void messages(ServerContext& ctx, const httplib::Request& http_req, const json& 
   const int64_t n_prompt = int64_t(p.req.prompt.size());
   auto h = ctx.engine.submit(std::move(p.req));
   const std::string id = random_id("msg_");
-  const bool reasoning_first = ctx.format == ChatFormat::M2;
+  const bool reasoning_first = chat_starts_in_reasoning(ctx.format);
 
   if (!stream) {
     GenEvent ev = h->wait_all(client_gone_probe(http_req));

@@ -74,7 +74,7 @@ void register_misc_routes(httplib::Server& svr, ServerContext& ctx) {
                                              {"owned_by", "minimax.cpp"},
                                              {"meta", {{"n_ctx", ctx.engine.n_ctx()},
                                                        {"n_vocab", ctx.engine.vocab_size()},
-                                                       {"chat_format", ctx.format == ChatFormat::M2 ? "m2" : "text01"}}}}})}});
+                                                       {"chat_format", chat_format_name(ctx.format)}}}}})}});
     });
   });
   svr.Post("/tokenize", [&ctx](const httplib::Request& req, httplib::Response& res) {

@@ -131,7 +131,7 @@ void chat_completions(ServerContext& ctx, const httplib::Request& http_req, cons
   auto h = ctx.engine.submit(std::move(req));
   const std::string id = random_id("chatcmpl-");
   const int64_t created = unix_time();
-  const bool reasoning_first = ctx.format == ChatFormat::M2;
+  const bool reasoning_first = chat_starts_in_reasoning(ctx.format);
 
   if (!so.stream) {
     GenEvent ev = h->wait_all(client_gone_probe(http_req));

@@ -14,10 +14,7 @@ Server::Server(Engine& engine, ChatFormat format, std::vector<int32_t> eos_ids, 
   ctx.created = unix_time();
   ctx.eos_ids = eos_ids;
   ctx.end_ids = eos_ids;
-  // The end-of-message token of the chat format ([e~[); Text-01/M1 templates name it <end_of_sentence>,
-  // which is the same id in the real tokenizers but may be separate in others.
-  for (const char* t : {"[e~[", "<end_of_sentence>"}) {
-    if (format == ChatFormat::M2 && std::string(t) == "<end_of_sentence>") continue;
+  for (const std::string& t : chat_end_tokens(format)) {
     if (auto id = ctx.tok.token_to_id(t); id && std::find(ctx.end_ids.begin(), ctx.end_ids.end(), *id) == ctx.end_ids.end())
       ctx.end_ids.push_back(*id);
   }

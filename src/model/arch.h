@@ -1,0 +1,48 @@
+// ArchSpec: everything the engine knows about one architecture, in one record. Every record is listed
+// once, in arch_specs() (model/registry.cpp); nothing else switches on the architecture.
+//
+// An architecture's file (model/<arch>.cpp) defines its record: the config.json names it answers to,
+// its config keys (parse_config, run after the keys every architecture shares), its tensor declaration
+// (visit_tensors: each HF tensor named once, used to check a checkpoint, count parameters, write random
+// models and bind the weights), its Model factory and its chat format. docs/adding-an-architecture.md
+// lists the steps.
+#pragma once
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "io/tensor_store.h"
+#include "model/config.h"
+#include "model/weights.h"
+
+namespace mm {
+
+class Model;
+
+struct ArchSpec {
+  Arch arch;
+  const char* name;                       // display name ("MiniMax-M2"): info, serve banner, bench
+  std::vector<std::string> model_types;   // config.json model_type values it answers to
+  std::vector<std::string> hf_classes;    // config.json architectures[0] values it answers to
+  const char* gguf_arch;                  // GGUF general.architecture (llama.cpp's name)
+  // The chat format's name (chat_format_name: "text01", "m2"): prompt rendering, output parsing,
+  // end-of-reply tokens. A name, not chat/'s enum, since the model layer sits below the text layer.
+  const char* chat_format;
+  // The architecture's own config.json keys; c already holds the shared ones. Throws mm::Error.
+  void (*parse_config)(const nlohmann::json& j, ModelConfig& c);
+  // Declares every tensor the config requires (TensorDst pointers into a scratch object when only listing).
+  void (*visit_tensors)(const ModelConfig& c, const TensorVisitor& v);
+  // Builds the model; its constructor binds the weights through the same declaration.
+  std::unique_ptr<Model> (*create)(ModelConfig cfg, TensorStore tensors);
+};
+
+// Every supported architecture.
+std::span<const ArchSpec> arch_specs();
+const ArchSpec& arch_spec(Arch a);
+// The record whose model_types hold model_type or whose hf_classes hold hf_class; null if none.
+const ArchSpec* find_arch(const std::string& model_type, const std::string& hf_class);
+
+}  // namespace mm
