@@ -288,10 +288,17 @@ void gemm_packed(const float* x, int64_t ldx, int64_t n_rows, const GemmB& b, in
   const DF d;
   const int64_t N = int64_t(hn::Lanes(d)), W = 2 * N, n = b.n_in;
   const int64_t n_kb = b.scale_bk > 0 ? (n + b.scale_bk - 1) / b.scale_bk : 0;
-  // Panel and micro-tile outputs: fixed sizes for this target, on the stack.
+  // Panel and micro-tile outputs: fixed sizes for this target, on the stack. The panel's size is a
+  // multiple of 4 KiB, so the tile output sits 1 KiB past it: right after it, the tile's stores and
+  // the panel's loads would share their low 12 address bits (4K aliasing stalls the loads).
   constexpr int64_t kMaxW = 2 * int64_t(HWY_LANES(float));
-  HWY_ALIGN float P[kKc * kMaxW];
-  HWY_ALIGN float out[kMr * kMaxW];
+  struct alignas(64) Buffers {
+    float P[kKc * kMaxW];
+    float pad[256];
+    float out[kMr * kMaxW];
+  } buffers;
+  float* P = buffers.P;
+  float* out = buffers.out;
   MM_CHECK(W <= kMaxW);
   for (int64_t p0 = o0; p0 < o1; p0 += W) {
     const int64_t nvalid = std::min(W, o1 - p0);
