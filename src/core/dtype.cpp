@@ -4,24 +4,30 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/formats/block_format.h"
 
 namespace mm {
 
 namespace {
-constexpr std::array<DTypeInfo, size_t(DType::kCount)> kInfo = {{
-    {"F32", 1, 4},
-    {"F16", 1, 2},
-    {"BF16", 1, 2},
-    {"F8_E4M3", 1, 1},
-    {"I32", 1, 4},
-    {"I64", 1, 8},
-    {"Q8_0", 32, 34},
-    {"Q4_0", 32, 18},
-    {"Q5_0", 32, 22},
-    {"Q4_K", 256, 144},
-    {"Q5_K", 256, 176},
-    {"Q6_K", 256, 210},
-}};
+// Plain types here; block formats from their rows in core/formats/block_format.h.
+constexpr std::array<DTypeInfo, size_t(DType::kCount)> make_info() {
+  std::array<DTypeInfo, size_t(DType::kCount)> t{};
+  t[size_t(DType::F32)] = {"F32", 1, 4};
+  t[size_t(DType::F16)] = {"F16", 1, 2};
+  t[size_t(DType::BF16)] = {"BF16", 1, 2};
+  t[size_t(DType::F8_E4M3)] = {"F8_E4M3", 1, 1};
+  t[size_t(DType::I32)] = {"I32", 1, 4};
+  t[size_t(DType::I64)] = {"I64", 1, 8};
+  for (const BlockFormat& f : kBlockFormats) t[size_t(f.type)] = {f.name, f.block_elems, f.block_bytes};
+  return t;
+}
+constexpr std::array<DTypeInfo, size_t(DType::kCount)> kInfo = make_info();
+constexpr bool all_named() {
+  for (const DTypeInfo& i : kInfo)
+    if (i.name == nullptr) return false;
+  return true;
+}
+static_assert(all_named(), "a DType has neither a plain entry nor a row in kBlockFormats");
 
 struct Fp8Table {
   float v[256];

@@ -1,6 +1,6 @@
 // Element types of weights and activations, and scalar conversions between them.
 // Block formats (GGUF Q*_0 / Q*_K) store `block_elems` values in `block_bytes` bytes; plain types have
-// block_elems == 1. F8_E4M3 weights carry a separate block-scale tensor (see model weights).
+// block_elems == 1. Each block format's layout and traits: core/formats/block_format.h. F8_E4M3 weights carry a separate block-scale tensor (see model weights).
 #pragma once
 #include <cstdint>
 #include <cstring>

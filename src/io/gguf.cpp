@@ -9,9 +9,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string_view>
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/formats/block_format.h"
 
 namespace mm {
 
@@ -24,31 +26,56 @@ struct GgmlTypeInfo {
 };
 
 // ggml's type numbering; block sizes per the GGUF specification's type table.
+constexpr GgmlTypeInfo kGgmlTypes[] = {
+    {"F32", 1, 4},       {"F16", 1, 2},       {"Q4_0", 32, 18},     {"Q4_1", 32, 20},
+    {nullptr, 0, 0},     {nullptr, 0, 0},     {"Q5_0", 32, 22},     {"Q5_1", 32, 24},
+    {"Q8_0", 32, 34},    {"Q8_1", 32, 36},    {"Q2_K", 256, 84},    {"Q3_K", 256, 110},
+    {"Q4_K", 256, 144},  {"Q5_K", 256, 176},  {"Q6_K", 256, 210},   {"Q8_K", 256, 292},
+    {"IQ2_XXS", 256, 66}, {"IQ2_XS", 256, 74}, {"IQ3_XXS", 256, 98}, {"IQ1_S", 256, 50},
+    {"IQ4_NL", 32, 18},  {"IQ3_S", 256, 110}, {"IQ2_S", 256, 82},   {"IQ4_XS", 256, 136},
+    {"I8", 1, 1},        {"I16", 1, 2},       {"I32", 1, 4},        {"I64", 1, 8},
+    {"F64", 1, 8},       {"IQ1_M", 256, 56},  {"BF16", 1, 2},       {nullptr, 0, 0},
+    {nullptr, 0, 0},     {nullptr, 0, 0},     {"TQ1_0", 256, 54},   {"TQ2_0", 256, 66},
+    {nullptr, 0, 0},     {nullptr, 0, 0},     {nullptr, 0, 0},      {"MXFP4", 32, 17},
+};
 const GgmlTypeInfo& ggml_info(uint32_t t) {
   static const GgmlTypeInfo kNone{nullptr, 0, 0};
-  static const GgmlTypeInfo kTypes[] = {
-      {"F32", 1, 4},       {"F16", 1, 2},       {"Q4_0", 32, 18},     {"Q4_1", 32, 20},
-      {nullptr, 0, 0},     {nullptr, 0, 0},     {"Q5_0", 32, 22},     {"Q5_1", 32, 24},
-      {"Q8_0", 32, 34},    {"Q8_1", 32, 36},    {"Q2_K", 256, 84},    {"Q3_K", 256, 110},
-      {"Q4_K", 256, 144},  {"Q5_K", 256, 176},  {"Q6_K", 256, 210},   {"Q8_K", 256, 292},
-      {"IQ2_XXS", 256, 66}, {"IQ2_XS", 256, 74}, {"IQ3_XXS", 256, 98}, {"IQ1_S", 256, 50},
-      {"IQ4_NL", 32, 18},  {"IQ3_S", 256, 110}, {"IQ2_S", 256, 82},   {"IQ4_XS", 256, 136},
-      {"I8", 1, 1},        {"I16", 1, 2},       {"I32", 1, 4},        {"I64", 1, 8},
-      {"F64", 1, 8},       {"IQ1_M", 256, 56},  {"BF16", 1, 2},       {nullptr, 0, 0},
-      {nullptr, 0, 0},     {nullptr, 0, 0},     {"TQ1_0", 256, 54},   {"TQ2_0", 256, 66},
-      {nullptr, 0, 0},     {nullptr, 0, 0},     {nullptr, 0, 0},      {"MXFP4", 32, 17},
-  };
-  return t < std::size(kTypes) ? kTypes[t] : kNone;
+  return t < std::size(kGgmlTypes) ? kGgmlTypes[t] : kNone;
 }
 
+// The ggml types the engine reads: the plain ones here, the block formats from their rows in
+// core/formats/block_format.h, whose names and sizes must be ggml's.
 struct DTypeMap {
   uint32_t ggml;
   DType dtype;
 };
-constexpr DTypeMap kDTypeMap[] = {
-    {0, DType::F32},   {1, DType::F16},   {30, DType::BF16}, {8, DType::Q8_0}, {2, DType::Q4_0},
-    {6, DType::Q5_0},  {12, DType::Q4_K}, {13, DType::Q5_K}, {14, DType::Q6_K},
-};
+constexpr DTypeMap kPlainTypes[] = {{0, DType::F32}, {1, DType::F16}, {30, DType::BF16}};
+
+constexpr bool block_formats_match_ggml() {
+  for (const BlockFormat& f : kBlockFormats) {
+    if (f.ggml_type >= std::size(kGgmlTypes)) return false;
+    const GgmlTypeInfo& g = kGgmlTypes[f.ggml_type];
+    if (g.name == nullptr || std::string_view(g.name) != f.name || g.block_elems != f.block_elems ||
+        g.block_bytes != f.block_bytes)
+      return false;
+  }
+  return true;
+}
+static_assert(block_formats_match_ggml(), "a row of kBlockFormats disagrees with ggml's type table");
+
+bool find_dtype(uint32_t t, DType* out) {
+  for (const auto& m : kPlainTypes)
+    if (m.ggml == t) {
+      *out = m.dtype;
+      return true;
+    }
+  for (const BlockFormat& f : kBlockFormats)
+    if (f.ggml_type == t) {
+      *out = f.type;
+      return true;
+    }
+  return false;
+}
 
 // Bounds-checked little-endian reader over the mapped bytes.
 class Cursor {
@@ -150,18 +177,12 @@ const char* gguf_type_name(GgufType t) {
 
 const char* ggml_type_name(uint32_t t) { return ggml_info(t).name; }
 
-bool ggml_type_to_dtype(uint32_t t, DType* out) {
-  for (const auto& m : kDTypeMap)
-    if (m.ggml == t) {
-      *out = m.dtype;
-      return true;
-    }
-  return false;
-}
+bool ggml_type_to_dtype(uint32_t t, DType* out) { return find_dtype(t, out); }
 
 uint32_t dtype_to_ggml_type(DType t) {
-  for (const auto& m : kDTypeMap)
+  for (const auto& m : kPlainTypes)
     if (m.dtype == t) return m.ggml;
+  if (const BlockFormat* f = block_format(t)) return f->ggml_type;
   MM_CHECK(false, std::string("dtype ") + dtype_name(t) + " has no GGUF type");
   return 0;
 }

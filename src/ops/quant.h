@@ -1,5 +1,6 @@
-// GGUF block formats (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K): bit layouts from the GGUF specification.
-// Scalar reference implementations; SIMD kernels elsewhere are tested against these.
+// GGUF block formats (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K) by the row: the scalar references of
+// core/formats/block_format.h (bit layouts from the GGUF specification, one header per format there).
+// SIMD kernels elsewhere are tested against these.
 #pragma once
 #include <cstdint>
 
