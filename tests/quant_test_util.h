@@ -1,9 +1,11 @@
 // Block-format test weights shared by the quantised-kernel tests.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/formats/block_format.h"
 #include "ops/quant.h"
 #include "ops/simd/quant_kernels.h"
 #include "ops/weight.h"
@@ -11,7 +13,12 @@
 
 namespace mm::test {
 
-inline constexpr DType kQuantFormats[] = {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+// Every block format of the format table (core/formats/block_format.h), so a new one is tested too.
+inline constexpr auto kQuantFormats = [] {
+  std::array<DType, std::size(kBlockFormats)> a{};
+  for (size_t i = 0; i < a.size(); ++i) a[i] = kBlockFormats[i].type;
+  return a;
+}();
 
 inline int64_t block_of(DType dt) { return dtype_info(dt).block_elems; }
 

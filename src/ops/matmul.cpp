@@ -114,8 +114,7 @@ void matmul_rows(ExecContext& ctx, int thread_index, const float* x, int64_t n_r
     case MatmulPath::QuantGemv: simd::quant_gemv(x, w.n_in, n_rows, quant_matrix(w), o0, o1, y, w.n_out); return;
     case MatmulPath::Int8Gemm: {
       const ActQ8 x_local = quantize_act_q8(scratch, x, w.n_in, n_rows, w.n_in);
-      simd::QGemmAct a;
-      simd::quant_gemm_prepare(w.dtype, x_local, &a);
+      const simd::QGemmAct a = simd::quant_gemm_prepare(scratch, w.dtype, x_local);
       simd::quant_gemm(scratch, quant_matrix(w), a, o0, o1, y, w.n_out);
       return;
     }
@@ -167,7 +166,7 @@ void matmul_shared(ExecContext& ctx, const float* x, int64_t n_rows, std::initia
     size_t same = i;  // reuse an earlier preparation for the same format
     for (size_t j = 0; j < i; ++j)
       if (q8[j].w->dtype == q8[i].w->dtype) same = j;
-    if (same == i) simd::quant_gemm_prepare(q8[i].w->dtype, xq, &prep[i]);
+    if (same == i) prep[i] = simd::quant_gemm_prepare(scratch, q8[i].w->dtype, xq);
     else prep[i] = prep[same].rows(0, n_rows);
     first_task[i + 1] = first_task[i] + (q8[i].w->n_out + kGroup - 1) / kGroup;
   }

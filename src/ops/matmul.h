@@ -20,7 +20,8 @@ enum class MatmulPath {
   Int8Gemm,      // block formats, > 4 rows, QuantMath::Int8 on a VNNI CPU: int8 activations, integer GEMM
   QuantGemv,     // block formats, <= 4 rows, exact: blocks decoded in registers, f32 FMA
   QuantPanel,    // block formats, exact (or no VNNI): panels of rows dequantised to f32, then the f32 GEMM
-  DequantRows,   // anything else (fp8 with unusual scale blocks): rows dequantised to f32, then the f32 GEMM
+  DequantRows,   // anything else (fp8 with unusual scale blocks, a block format without a SIMD kernel unit):
+                 // rows dequantised to f32 by the format table's scalar reference, then the f32 GEMM
 };
 const char* matmul_path_name(MatmulPath p);
 

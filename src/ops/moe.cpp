@@ -50,10 +50,8 @@ void moe_experts_int8(ExecContext& ctx, const MoeLayerWeights& w, const std::vec
     std::copy_n(tq.d + t * nb, nb, xq.d + r * nb);
     std::copy_n(tq.s + t * nb, nb, xq.s + r * nb);
   }
-  simd::QGemmAct a1, a3, a2;
-  simd::quant_gemm_prepare(w1.dtype, xq, &a1);
-  if (w3.dtype != w1.dtype) simd::quant_gemm_prepare(w3.dtype, xq, &a3);
-  const simd::QGemmAct& a3r = w3.dtype != w1.dtype ? a3 : a1;
+  const simd::QGemmAct a1 = simd::quant_gemm_prepare(scratch, w1.dtype, xq);
+  const simd::QGemmAct a3r = w3.dtype != w1.dtype ? simd::quant_gemm_prepare(scratch, w3.dtype, xq) : a1;
   const int64_t gu_groups = (inter + kGroup - 1) / kGroup, dn_groups = (hidden + kGroup - 1) / kGroup;
   ctx.parallel_for(n_act * 2 * gu_groups, [&](int64_t b, int64_t e_, int ti) {
     for (int64_t task = b; task < e_; ++task) {
@@ -68,7 +66,7 @@ void moe_experts_int8(ExecContext& ctx, const MoeLayerWeights& w, const std::vec
   });
   swiglu_inplace(ctx, g, u, total * inter);
   const ActQ8 gq = quantize_act_q8(scratch, g, inter, total, inter);  // [total, inter]
-  simd::quant_gemm_prepare(w.w2[size_t(active[0])].dtype, gq, &a2);
+  const simd::QGemmAct a2 = simd::quant_gemm_prepare(scratch, w.w2[size_t(active[0])].dtype, gq);
   ctx.parallel_for(n_act * dn_groups, [&](int64_t b, int64_t e_, int ti) {
     for (int64_t task = b; task < e_; ++task) {
       const int64_t a = task / dn_groups, grp = task % dn_groups;
@@ -170,9 +168,9 @@ void moe_forward(ExecContext& ctx, const float* x, int64_t n_tokens, int64_t hid
     constexpr int64_t kGroup = 32;
     const int64_t gu_groups = (inter + kGroup - 1) / kGroup, dn_groups = (hidden + kGroup - 1) / kGroup;
     const int64_t n_act = int64_t(active.size());
-    // Int8 decode of block-format experts: quantise the activations once for all row groups.
-    // (matmul_rows uses it where the plan is MatmulPath::Int8Gemv: experts with <= 4 tokens.)
-    const bool q8 = ctx.math().quant == QuantMath::Int8 && dtype_is_block_quant(w.w1[size_t(active[0])].dtype);
+    // Int8 decode: when the planner gives these experts int8 activations for a decode-sized product,
+    // quantise them once for all row groups (matmul_rows uses them where its plan is Int8Gemv).
+    const bool q8 = path_uses_act_q8(plan_matmul(w.w1[size_t(active[0])], 1, ctx.math(), false));
     Arena& scratch = ctx.scratch();
     ArenaScope scope(scratch);
     ActQ8 xq;

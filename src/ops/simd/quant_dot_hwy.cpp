@@ -20,12 +20,14 @@
 #include "hwy/highway.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <type_traits>
 #include <vector>
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/formats/block_format.h"
 #include "ops/simd/quant_dot.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -138,20 +140,19 @@ HWY_INLINE void static_for(F&& f) {
   }
 }
 
-// The K-quant 6-bit scales and mins of sub-blocks 0..7 as bytes (GGUF packing, see ops/quant.cpp).
-HWY_INLINE void k_scales_mins(const uint8_t* s, uint8_t sc[8], uint8_t m[8]) {
-  uint32_t a, b, c;
-  std::memcpy(&a, s, 4);
-  std::memcpy(&b, s + 4, 4);
-  std::memcpy(&c, s + 8, 4);
-  const uint32_t sc_lo = a & 0x3F3F3F3Fu, m_lo = b & 0x3F3F3F3Fu;
-  const uint32_t sc_hi = (c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u);
-  const uint32_t m_hi = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
-  std::memcpy(sc, &sc_lo, 4);
-  std::memcpy(sc + 4, &sc_hi, 4);
-  std::memcpy(m, &m_lo, 4);
-  std::memcpy(m + 4, &m_hi, 4);
-}
+// Block sizes and field offsets: the block structs of core/formats/.
+using fmt::BlockQ4_0;
+using fmt::BlockQ4_K;
+using fmt::BlockQ5_0;
+using fmt::BlockQ5_K;
+using fmt::BlockQ6_K;
+using fmt::BlockQ8_0;
+using fmt::k_scales_mins;
+template <DType kType>
+using BlockOf = std::conditional_t<kType == DType::Q8_0, BlockQ8_0,
+                                   std::conditional_t<kType == DType::Q4_0, BlockQ4_0, BlockQ5_0>>;
+template <bool kFive>
+using BlockK = std::conditional_t<kFive, BlockQ5_K, BlockQ4_K>;
 
 // Per-call activation data for R rows.
 template <int R>
@@ -229,10 +230,10 @@ HWY_INLINE void row_q8_0(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* o
     for (int c = 0; c < kC; ++c) acc[r][c] = hn::Zero(df);
   const V8 k80 = hn::Set(d8, 0x80);
   auto block = [&](int64_t b, auto chain) HWY_ATTR {
-    const uint8_t* bp = row + b * 34;
-    prefetch_block(bp, 34);
-    const V8 codes = hn::Xor(hn::LoadU(d8, bp + 2), k80);
-    group_uniform<R, true, decltype(chain)::value>(x, b, codes, f16_at(bp), acc);
+    const uint8_t* bp = row + b * sizeof(BlockQ8_0);
+    prefetch_block(bp, sizeof(BlockQ8_0));
+    const V8 codes = hn::Xor(hn::LoadU(d8, bp + offsetof(BlockQ8_0, qs)), k80);
+    group_uniform<R, true, decltype(chain)::value>(x, b, codes, f16_at(bp + offsetof(BlockQ8_0, d)), acc);
   };
   int64_t b = 0;
   for (; b + kC <= nb; b += kC) static_for<kC>([&](auto c) HWY_ATTR { block(b + c, c); });
@@ -254,7 +255,8 @@ template <int R, bool kFive>
 HWY_INLINE void row_qx_0(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
   const DF df;
   const D8 d8;
-  constexpr int kBytes = kFive ? 22 : 18;
+  using Block = std::conditional_t<kFive, BlockQ5_0, BlockQ4_0>;
+  constexpr int kBytes = sizeof(Block);
   constexpr int kC = kChains<R>;
   VF acc[R][kC];
   for (int r = 0; r < R; ++r)
@@ -262,12 +264,12 @@ HWY_INLINE void row_qx_0(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* o
   auto block = [&](int64_t b, auto chain) HWY_ATTR {
     const uint8_t* bp = row + b * kBytes;
     prefetch_block(bp, kBytes);
-    V8 codes = nibbles_32(bp + (kFive ? 6 : 2));
+    V8 codes = nibbles_32(bp + offsetof(Block, qs));
     if constexpr (kFive) {
-      const auto m = hn::LoadMaskBits(d8, bp + 2);  // bit j of qh: value j's fifth bit
+      const auto m = hn::LoadMaskBits(d8, bp + offsetof(BlockQ5_0, qh));  // bit j of qh: value j's fifth bit
       codes = hn::Or(codes, hn::IfThenElseZero(m, hn::Set(d8, 0x10)));
     }
-    group_uniform<R, true, decltype(chain)::value>(x, b, codes, f16_at(bp), acc);
+    group_uniform<R, true, decltype(chain)::value>(x, b, codes, f16_at(bp + offsetof(Block, d)), acc);
   };
   int64_t b = 0;
   for (; b + kC <= nb; b += kC) static_for<kC>([&](auto c) HWY_ATTR { block(b + c, c); });
@@ -291,7 +293,8 @@ HWY_INLINE void row_qk45(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* o
   const D8 d8;
   const D16 d16;
   const hn::Rebind<uint8_t, DF> d8f;  // 8 bytes -> 8 lanes
-  constexpr int kBytes = kFive ? 176 : 144;
+  using Block = BlockK<kFive>;
+  constexpr int kBytes = sizeof(Block);
   constexpr int kC = kChains<R>;
   VF acc[R][kC], mins[R];
   for (int r = 0; r < R; ++r) {
@@ -304,9 +307,11 @@ HWY_INLINE void row_qk45(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* o
     const uint8_t* bp = row + b * kBytes;
     prefetch_block(bp, kBytes);
     uint8_t sc[8], mn[8];
-    k_scales_mins(bp + 4, sc, mn);
-    const VF vsc = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(DI(), hn::LoadU(d8f, sc))), hn::Set(df, f16_at(bp)));
-    const VF vmn = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(DI(), hn::LoadU(d8f, mn))), hn::Set(df, f16_at(bp + 2)));
+    k_scales_mins(bp + offsetof(Block, scales), sc, mn);
+    const VF vsc =
+        hn::Mul(hn::ConvertTo(df, hn::PromoteTo(DI(), hn::LoadU(d8f, sc))), hn::Set(df, f16_at(bp + offsetof(Block, d))));
+    const VF vmn = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(DI(), hn::LoadU(d8f, mn))),
+                           hn::Set(df, f16_at(bp + offsetof(Block, dmin))));
     for (int r = 0; r < R; ++r) {
       hn::Store(hn::Mul(vsc, hn::LoadU(df, x.d[r] + 8 * b)), df, ws[r]);
       mins[r] = hn::MulAdd(vmn, hn::LoadU(df, x.ds[r] + 8 * b), mins[r]);
@@ -314,9 +319,9 @@ HWY_INLINE void row_qk45(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* o
     // Read the 8 group scales back from memory (a broadcast load per group, folded into the FMA on
     // AVX-512) rather than letting the compiler forward the store into two shuffles per group.
     asm volatile("" : "+m"(ws));
-    const uint8_t* qs = bp + (kFive ? 48 : 16);
+    const uint8_t* qs = bp + offsetof(Block, qs);
     V8 h;
-    if constexpr (kFive) h = hn::LoadU(d8, bp + 16);
+    if constexpr (kFive) h = hn::LoadU(d8, bp + offsetof(BlockQ5_K, qh));
     static_for<4>([&](auto cc) HWY_ATTR {
       constexpr int c = decltype(cc)::value;
       const V8 q = hn::LoadU(d8, qs + 32 * c);
@@ -348,14 +353,14 @@ HWY_INLINE __m512i dot_acc512(__m512i acc, __m512i w, const int8_t* x);
 // are 64 consecutive bytes), lanes 0-7 block b, lanes 8-15 block b + 1.
 template <DType kType>
 HWY_INLINE __m512i codes_pair(const uint8_t* bp) {
-  constexpr int kBytes = kType == DType::Q8_0 ? 34 : kType == DType::Q4_0 ? 18 : 22;
+  constexpr int kBytes = sizeof(BlockOf<kType>);
   if constexpr (kType == DType::Q8_0) {
     const __m512i q = _mm512_inserti64x4(
-        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 2))),
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + kBytes + 2)), 1);
+        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + offsetof(BlockQ8_0, qs)))),
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + kBytes + offsetof(BlockQ8_0, qs))), 1);
     return _mm512_xor_si512(q, _mm512_set1_epi8(char(0x80)));
   } else {
-    constexpr int kQs = kType == DType::Q4_0 ? 2 : 6;
+    constexpr int kQs = offsetof(BlockOf<kType>, qs);
     // [qs_b | qs_b+1] -> [qs_b, qs_b, qs_b+1, qs_b+1], 128-bit chunks shifted by 0, 4, 0, 4: the
     // low nibbles (values 0..15) then the high ones (16..31) of each block.
     const __m256i two = _mm256_inserti128_si256(
@@ -367,8 +372,8 @@ HWY_INLINE __m512i codes_pair(const uint8_t* bp) {
     __m512i codes = _mm512_and_si512(_mm512_srlv_epi64(dup, sh), _mm512_set1_epi8(0x0F));
     if constexpr (kType == DType::Q5_0) {
       uint32_t ha, hb;
-      std::memcpy(&ha, bp + 2, 4);
-      std::memcpy(&hb, bp + kBytes + 2, 4);
+      std::memcpy(&ha, bp + offsetof(BlockQ5_0, qh), 4);
+      std::memcpy(&hb, bp + kBytes + offsetof(BlockQ5_0, qh), 4);
       const __mmask64 m = _cvtu64_mask64(uint64_t(ha) | (uint64_t(hb) << 32));
       codes = _mm512_or_si512(codes, _mm512_maskz_mov_epi8(m, _mm512_set1_epi8(0x10)));
     }
@@ -378,7 +383,7 @@ HWY_INLINE __m512i codes_pair(const uint8_t* bp) {
 
 template <int R, DType kType>
 HWY_INLINE void row_x0_512(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
-  constexpr int kBytes = kType == DType::Q8_0 ? 34 : kType == DType::Q4_0 ? 18 : 22;
+  constexpr int kBytes = sizeof(BlockOf<kType>);
   __m512 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   const __m512i idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
@@ -387,8 +392,8 @@ HWY_INLINE void row_x0_512(const Rows<R>& x, const uint8_t* row, int64_t nb, VF*
     prefetch_block(bp, 2 * kBytes);
     const __m512i codes = codes_pair<kType>(bp);
     uint16_t h[2];
-    std::memcpy(&h[0], bp, 2);
-    std::memcpy(&h[1], bp + kBytes, 2);
+    std::memcpy(&h[0], bp + offsetof(BlockOf<kType>, d), 2);
+    std::memcpy(&h[1], bp + kBytes + offsetof(BlockOf<kType>, d), 2);
     uint32_t hh = uint32_t(h[0]) | (uint32_t(h[1]) << 16);
     const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128(int(hh)));  // the two blocks' scales
     for (int r = 0; r < R; ++r) {  // the two activation scales: an unaligned 8-byte load
@@ -414,13 +419,13 @@ HWY_INLINE void row_x0_512(const Rows<R>& x, const uint8_t* row, int64_t nb, VF*
     const uint8_t* bp = row + b * kBytes;
     V8 codes;
     if constexpr (kType == DType::Q8_0) {
-      codes = hn::Xor(hn::LoadU(D8(), bp + 2), hn::Set(D8(), 0x80));
+      codes = hn::Xor(hn::LoadU(D8(), bp + offsetof(BlockQ8_0, qs)), hn::Set(D8(), 0x80));
     } else {
-      codes = nibbles_32(bp + (kType == DType::Q5_0 ? 6 : 2));
+      codes = nibbles_32(bp + offsetof(BlockOf<kType>, qs));
       if constexpr (kType == DType::Q5_0)
-        codes = hn::Or(codes, hn::IfThenElseZero(hn::LoadMaskBits(D8(), bp + 2), hn::Set(D8(), 0x10)));
+        codes = hn::Or(codes, hn::IfThenElseZero(hn::LoadMaskBits(D8(), bp + offsetof(BlockQ5_0, qh)), hn::Set(D8(), 0x10)));
     }
-    const float ws = f16_at(bp);
+    const float ws = f16_at(bp + offsetof(BlockOf<kType>, d));
     for (int r = 0; r < R; ++r) {
       const VI dot = dot_acc(hn::LoadU(DI(), x.bias[r] + 8 * b), codes, xload(x.q[r] + 32 * b));
       tail[r] = hn::Mul(hn::ConvertTo(DF(), dot), hn::Set(DF(), ws * x.d[r][b]));
@@ -446,7 +451,8 @@ HWY_INLINE void row_qk45_512(const Rows<R>& x, const uint8_t* row, int64_t nb, V
   const D8 d8;
   const D16 d16;
   const hn::Rebind<uint8_t, DF> d8f;
-  constexpr int kBytes = kFive ? 176 : 144;
+  using Block = BlockK<kFive>;
+  constexpr int kBytes = sizeof(Block);
   __m512 acc[R][2];
   VF mins[R];
   for (int r = 0; r < R; ++r) {
@@ -460,17 +466,19 @@ HWY_INLINE void row_qk45_512(const Rows<R>& x, const uint8_t* row, int64_t nb, V
     const uint8_t* bp = row + b * kBytes;
     prefetch_block(bp, kBytes);
     uint8_t sc[8], mn[8];
-    k_scales_mins(bp + 4, sc, mn);
-    const VF vsc = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(DI(), hn::LoadU(d8f, sc))), hn::Set(df, f16_at(bp)));
-    const VF vmn = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(DI(), hn::LoadU(d8f, mn))), hn::Set(df, f16_at(bp + 2)));
+    k_scales_mins(bp + offsetof(Block, scales), sc, mn);
+    const VF vsc =
+        hn::Mul(hn::ConvertTo(df, hn::PromoteTo(DI(), hn::LoadU(d8f, sc))), hn::Set(df, f16_at(bp + offsetof(Block, d))));
+    const VF vmn = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(DI(), hn::LoadU(d8f, mn))),
+                           hn::Set(df, f16_at(bp + offsetof(Block, dmin))));
     __m512 ws[R];
     for (int r = 0; r < R; ++r) {
       ws[r] = _mm512_castps256_ps512(hn::Mul(vsc, hn::LoadU(df, x.d[r] + 8 * b)).raw);
       mins[r] = hn::MulAdd(vmn, hn::LoadU(df, x.ds[r] + 8 * b), mins[r]);
     }
-    const uint8_t* qs = bp + (kFive ? 48 : 16);
+    const uint8_t* qs = bp + offsetof(Block, qs);
     V8 h;
-    if constexpr (kFive) h = hn::LoadU(d8, bp + 16);
+    if constexpr (kFive) h = hn::LoadU(d8, bp + offsetof(BlockQ5_K, qh));
     static_for<4>([&](auto cc) HWY_ATTR {
       constexpr int c = decltype(cc)::value;
       __m512i codes;
@@ -539,15 +547,16 @@ HWY_INLINE void row_q6_k(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* o
   const auto idx0 = hn::SetTableIndices(df, kIdx[0]), idx1 = hn::SetTableIndices(df, kIdx[1]),
              idx2 = hn::SetTableIndices(df, kIdx[2]), idx3 = hn::SetTableIndices(df, kIdx[3]);
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* bp = row + b * 210;
-    prefetch_block(bp, 210);
-    const VF vd = hn::Set(df, f16_at(bp + 208));
-    const auto* sc = reinterpret_cast<const int8_t*>(bp + 192);
+    const uint8_t* bp = row + b * sizeof(BlockQ6_K);
+    prefetch_block(bp, sizeof(BlockQ6_K));
+    const VF vd = hn::Set(df, f16_at(bp + offsetof(BlockQ6_K, d)));
+    const auto* sc = reinterpret_cast<const int8_t*>(bp + offsetof(BlockQ6_K, scales));
     static_for<2>([&](auto nn) HWY_ATTR {
       constexpr int n = decltype(nn)::value;
       const VF vs = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(ds8f, sc + 8 * n))), vd);
-      const V8 A = hn::LoadU(d8, bp + 64 * n), C = hn::LoadU(d8, bp + 64 * n + 32);
-      const V8 H = hn::LoadU(d8, bp + 128 + 32 * n);
+      const uint8_t* ql = bp + offsetof(BlockQ6_K, ql) + 64 * n;
+      const V8 A = hn::LoadU(d8, ql), C = hn::LoadU(d8, ql + 32);
+      const V8 H = hn::LoadU(d8, bp + offsetof(BlockQ6_K, qh) + 32 * n);
       const auto A16 = hn::BitCast(d16, A), C16 = hn::BitCast(d16, C), H16 = hn::BitCast(d16, H);
       V8 codes[4];
       codes[0] = hn::OrAnd(hn::And(A, m4), hn::BitCast(d8, hn::ShiftLeft<4>(H16)), m30);
@@ -592,16 +601,16 @@ HWY_INLINE void row_q6_k_512(const Rows<R>& x, const uint8_t* row, int64_t nb, V
   const __m512i idx01 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
   const __m512i idx23 = _mm512_set_epi32(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4);
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* bp = row + b * 210;
-    prefetch_block(bp, 210);
-    const VF vd = hn::Set(df, f16_at(bp + 208));
-    const auto* sc = reinterpret_cast<const int8_t*>(bp + 192);
+    const uint8_t* bp = row + b * sizeof(BlockQ6_K);
+    prefetch_block(bp, sizeof(BlockQ6_K));
+    const VF vd = hn::Set(df, f16_at(bp + offsetof(BlockQ6_K, d)));
+    const auto* sc = reinterpret_cast<const int8_t*>(bp + offsetof(BlockQ6_K, scales));
     static_for<2>([&](auto nn) HWY_ATTR {
       constexpr int n = decltype(nn)::value;
       const VF vs = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(ds8f, sc + 8 * n))), vd);
-      const __m512i L = _mm512_loadu_si512(bp + 64 * n);
-      const __m512i H =
-          _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 128 + 32 * n)));
+      const __m512i L = _mm512_loadu_si512(bp + offsetof(BlockQ6_K, ql) + 64 * n);
+      const __m512i H = _mm512_broadcast_i64x4(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + offsetof(BlockQ6_K, qh) + 32 * n)));
       // (a & m4) | (b & m30) as one ternary-logic op with m30 pre-applied: imm 0xF8 = a | (b & c).
       const __m512i c01 = _mm512_ternarylogic_epi64(_mm512_and_si512(L, m4), _mm512_sllv_epi16(H, shl01), m30, 0xF8);
       const __m512i c23 = _mm512_ternarylogic_epi64(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
@@ -687,21 +696,12 @@ HWY_NOINLINE void rows_typed(DType t, const Rows<R>& x, const QMatrix& w, int64_
   }
 }
 
-int code_offset(DType t) {
-  switch (t) {
-    case DType::Q8_0: return 128;
-    case DType::Q4_0: return 8;
-    case DType::Q5_0: return 16;
-    case DType::Q6_K: return 32;
-    default: return 0;
-  }
-}
-
 void gemv_q8_impl(Arena& scratch, const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, int64_t o0,
                   int64_t o1, float* y, int64_t ldy) {
   const int64_t n_in = w.n_in, nb = n_in / 32;
-  const int off = code_offset(w.type);
-  const bool kquant_min = w.type == DType::Q4_K || w.type == DType::Q5_K;
+  const BlockFormat& bf = *block_format(w.type);  // quant_supported: a block format
+  const int off = bf.code_offset;
+  const bool kquant_min = bf.has_min;
   // Per-call activation extras (O(n_in) per row against O((o1 - o0) · n_in) for the product).
   ArenaScope scope(scratch);
   int32_t* bias = off ? scratch.alloc<int32_t>(size_t(n_rows * n_in / 4)) : nullptr;

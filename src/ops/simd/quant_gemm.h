@@ -13,13 +13,15 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/arena.h"
+
 #include "ops/act_quant.h"
 #include "ops/simd/quant_kernels.h"
 
 namespace mm::simd {
 
-// Activations prepared for one weight format: the int8 codes and block scales of an ActQ8 (borrowed,
-// it must outlive this) plus per-format sums (owned, or borrowed by a rows() view).
+// Activations prepared for one weight format: a view of the int8 codes and block scales of an ActQ8
+// and of per-format sums, all held elsewhere (the ActQ8's storage and the arena given to prepare).
 struct QGemmAct {
   DType type = DType::Q8_0;
   int64_t n_rows = 0, n_in = 0;
@@ -27,13 +29,12 @@ struct QGemmAct {
   const float* d = nullptr;         // [n_rows, n_in / 32]
   const int32_t* corr = nullptr;    // [n_rows, n_in / KS]: −off · Σ q over each sub-block (off = 0: unused)
   const float* ds = nullptr;        // [n_rows, n_in / 32]: d · Σ q (K-quant mins only)
-  std::vector<int32_t> corr_buf;    // storage behind corr / ds when prepared here
-  std::vector<float> ds_buf;
   int64_t n_sub = 0;                // n_in / KS
-  // Activation rows [r0, r0 + n) as a view (borrows this object's storage).
+  // Activation rows [r0, r0 + n) as a view of the same storage.
   QGemmAct rows(int64_t r0, int64_t n) const;
 };
-void quant_gemm_prepare(DType t, const ActQ8& a, QGemmAct* out);
+// The sums come from `arena`; the result is valid while `a` and the arena's current scope are.
+QGemmAct quant_gemm_prepare(Arena& arena, DType t, const ActQ8& a);
 
 // y[t * ldy + o] = Σ_k x_t[k] · W[o, k] for every activation row t and o in [o0, o1), single-threaded;
 // the packed weight tile comes from `scratch` (released on return).

@@ -25,36 +25,26 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/formats/block_format.h"
 #include "ops/simd/transpose_x86.h"
 #include "ops/simd/quant_gemm.h"
 
-// ---- format table and packed layout (compiled once) ----------------------------------------------
+// ---- packed layout (compiled once) -----------------------------------------------------------------
 #ifndef MM_QUANT_GEMM_SCALAR_ONCE
 #define MM_QUANT_GEMM_SCALAR_ONCE
 namespace mm::simd {
 namespace qg {
 
-struct Format {
-  int elems = 32, bytes = 34;  // one GGUF block
-  int ks = 32;                 // sub-block (one scale a, one min b)
-  int off = 0;                 // w = a · (u − off) [+ b]
-  bool min = false;            // has the b term (K-quant mins)
-};
-
-inline Format format_of(DType t) {
-  switch (t) {
-    case DType::Q8_0: return {32, 34, 32, 128, false};
-    case DType::Q4_0: return {32, 18, 32, 8, false};
-    case DType::Q5_0: return {32, 22, 32, 16, false};
-    case DType::Q4_K: return {256, 144, 32, 0, true};
-    case DType::Q5_K: return {256, 176, 32, 0, true};
-    case DType::Q6_K: return {256, 210, 16, 32, false};
-    default: MM_CHECK(false, "quant_gemm: unsupported format"); return {};
-  }
+// The format's row (core/formats/block_format.h): block size, sub-block (one scale a, one min b),
+// code offset (w = a · (u − off) [+ b]), whether it has the b term (K-quant mins).
+inline const BlockFormat& format_of(DType t) {
+  const BlockFormat* f = block_format(t);
+  MM_CHECK(f != nullptr, "quant_gemm: unsupported format");
+  return *f;
 }
 
-inline int64_t sub_stride(const Format& f) { return int64_t(f.ks) * 16 + 64 + (f.min ? 64 : 0); }
-inline int64_t tile_bytes(const Format& f, int64_t n_in) { return (n_in / f.ks) * sub_stride(f); }
+inline int64_t sub_stride(const BlockFormat& f) { return int64_t(f.sub_elems) * 16 + 64 + (f.has_min ? 64 : 0); }
+inline int64_t tile_bytes(const BlockFormat& f, int64_t n_in) { return (n_in / f.sub_elems) * sub_stride(f); }
 
 }  // namespace qg
 }  // namespace mm::simd
@@ -114,121 +104,30 @@ HWY_INLINE float f16_at(const uint8_t* p) {
 #endif
 }
 
-// All eight 6-bit scales and mins of a K-quant block from its 12 packed bytes, four at a time in 32-bit
-// words (the layout in ops/quant.cpp: sc0..3 / m0..3 in the low 6 bits of bytes 0..3 / 4..7; sc4..7 / m4..7
-// low nibbles in bytes 8..11, top two bits in the top bits of bytes 0..3 / 4..7).
-HWY_INLINE void k_scales_mins(const uint8_t* s, uint8_t sc[8], uint8_t m[8]) {
-  uint32_t w[3];
-  std::memcpy(w, s, 12);
-  const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
-  const uint32_t sc_lo = w[0] & lo6, m_lo = w[1] & lo6;
-  const uint32_t sc_hi = (w[2] & lo4) | (((w[0] >> 6) & lo2) << 4);
-  const uint32_t m_hi = ((w[2] >> 4) & lo4) | (((w[1] >> 6) & lo2) << 4);
-  std::memcpy(sc, &sc_lo, 4);
-  std::memcpy(sc + 4, &sc_hi, 4);
-  std::memcpy(m, &m_lo, 4);
-  std::memcpy(m + 4, &m_hi, 4);
-}
-
-// One GGUF block to unsigned codes u[elems] and per-sub-block a[elems / ks], b[elems / ks] (the layouts
-// of ops/quant.cpp), compiled per target so the byte loops vectorise for its instruction set. The scalar
-// reference uses the baseline target's copy (decode_row_baseline).
-template <DType t>
-HWY_INLINE void decode_block(const uint8_t* blk, uint8_t* u, float* a, float* b) {
-  switch (t) {
-    case DType::Q8_0: {
-      a[0] = f16_at(blk);
-      b[0] = 0;
-      for (int i = 0; i < 32; ++i) u[i] = uint8_t(blk[2 + i] ^ 0x80);  // int8 q + 128
-      break;
-    }
-    case DType::Q4_0: {
-      a[0] = f16_at(blk);
-      b[0] = 0;
-      for (int j = 0; j < 16; ++j) {
-        u[j] = blk[2 + j] & 0xF;
-        u[j + 16] = blk[2 + j] >> 4;
-      }
-      break;
-    }
-    case DType::Q5_0: {
-      a[0] = f16_at(blk);
-      b[0] = 0;
-      uint32_t qh;
-      std::memcpy(&qh, blk + 2, 4);
-      for (int j = 0; j < 16; ++j) {
-        u[j] = uint8_t((blk[6 + j] & 0xF) | (((qh >> j) & 1) << 4));
-        u[j + 16] = uint8_t((blk[6 + j] >> 4) | (((qh >> (j + 16)) & 1) << 4));
-      }
-      break;
-    }
-    case DType::Q4_K:
-    case DType::Q5_K: {
-      const bool five = t == DType::Q5_K;
-      const float d = f16_at(blk), dmin = f16_at(blk + 2);
-      const uint8_t* scales = blk + 4;
-      const uint8_t* qh = blk + 16;
-      const uint8_t* qs = blk + (five ? 48 : 16);
-      uint8_t sc[8], mn[8];
-      k_scales_mins(scales, sc, mn);
-      for (int j = 0; j < 8; ++j) {
-        a[j] = d * float(sc[j]);
-        b[j] = -(dmin * float(mn[j]));
-      }
-      for (int c = 0; c < 4; ++c) {
-        const uint8_t* q = qs + 32 * c;
-        for (int l = 0; l < 32; ++l) {
-          uint8_t lo = q[l] & 0xF, hi = q[l] >> 4;
-          if (five) {
-            lo = uint8_t(lo | (((qh[l] >> (2 * c)) & 1) << 4));
-            hi = uint8_t(hi | (((qh[l] >> (2 * c + 1)) & 1) << 4));
-          }
-          u[64 * c + l] = lo;
-          u[64 * c + 32 + l] = hi;
-        }
-      }
-      break;
-    }
-    case DType::Q6_K: {
-      const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
-      const float d = f16_at(blk + 208);
-      for (int j = 0; j < 16; ++j) {
-        a[j] = d * float(sc[j]);
-        b[j] = 0;
-      }
-      for (int n = 0; n < 2; ++n) {
-        const uint8_t* l0 = blk + 64 * n;
-        const uint8_t* h0 = blk + 128 + 32 * n;
-        uint8_t* o = u + 128 * n;
-        for (int l = 0; l < 32; ++l) {
-          o[l] = uint8_t((l0[l] & 0xF) | ((h0[l] & 3) << 4));
-          o[l + 32] = uint8_t((l0[l + 32] & 0xF) | (((h0[l] >> 2) & 3) << 4));
-          o[l + 64] = uint8_t((l0[l] >> 4) | (((h0[l] >> 4) & 3) << 4));
-          o[l + 96] = uint8_t((l0[l + 32] >> 4) | ((h0[l] >> 6) << 4));
-        }
-      }
-      break;
-    }
-    default: break;
-  }
-}
-
-template <DType T, int kElems, int kBytes, int kSubs>
+// A whole row: n_blk blocks to codes u[n_blk * elems] and a / b[n_blk * elems / ks], with the format's
+// shared decoder (core/formats/), inlined here so its byte loops vectorise for this target and its f16
+// scales convert with F16C. The scalar reference uses the baseline target's copy (decode_row_baseline).
+template <class F>
 HWY_INLINE void decode_blocks(const uint8_t* row, int64_t n_blk, uint8_t* u, float* a, float* b) {
+  constexpr int kBytes = int(sizeof(typename F::Block)), kSubs = F::kElems / F::kSub;
   for (int64_t blk = 0; blk < n_blk; ++blk)
-    decode_block<T>(row + blk * kBytes, u + blk * kElems, a + blk * kSubs, b + blk * kSubs);
+    F::decode_codes(row + blk * kBytes, u + blk * F::kElems, a + blk * kSubs, b + blk * kSubs, f16_at);
 }
 
-// A whole row: n_blk blocks to codes u[n_blk * elems] and a / b[n_blk * elems / ks].
 HWY_INLINE void decode_row(DType t, const uint8_t* row, int64_t n_blk, uint8_t* u, float* a, float* b) {
   switch (t) {
-    case DType::Q8_0: decode_blocks<DType::Q8_0, 32, 34, 1>(row, n_blk, u, a, b); break;
-    case DType::Q4_0: decode_blocks<DType::Q4_0, 32, 18, 1>(row, n_blk, u, a, b); break;
-    case DType::Q5_0: decode_blocks<DType::Q5_0, 32, 22, 1>(row, n_blk, u, a, b); break;
-    case DType::Q4_K: decode_blocks<DType::Q4_K, 256, 144, 8>(row, n_blk, u, a, b); break;
-    case DType::Q5_K: decode_blocks<DType::Q5_K, 256, 176, 8>(row, n_blk, u, a, b); break;
-    case DType::Q6_K: decode_blocks<DType::Q6_K, 256, 210, 16>(row, n_blk, u, a, b); break;
-    default: break;
+    case DType::Q8_0: decode_blocks<fmt::Q8_0>(row, n_blk, u, a, b); break;
+    case DType::Q4_0: decode_blocks<fmt::Q4_0>(row, n_blk, u, a, b); break;
+    case DType::Q5_0: decode_blocks<fmt::Q5_0>(row, n_blk, u, a, b); break;
+    case DType::Q4_K: decode_blocks<fmt::Q4_K>(row, n_blk, u, a, b); break;
+    case DType::Q5_K: decode_blocks<fmt::Q5_K>(row, n_blk, u, a, b); break;
+    case DType::Q6_K: decode_blocks<fmt::Q6_K>(row, n_blk, u, a, b); break;
+    default: {  // a format without its own case: the table's decoder (exact f16, not inlined)
+      const BlockFormat& f = qg::format_of(t);
+      const int subs = f.block_elems / f.sub_elems;
+      for (int64_t blk = 0; blk < n_blk; ++blk)
+        f.decode_codes(row + blk * f.block_bytes, u + blk * f.block_elems, a + blk * subs, b + blk * subs);
+    }
   }
 }
 
@@ -239,9 +138,9 @@ void decode_row_baseline(DType t, const uint8_t* row, int64_t n_blk, uint8_t* u,
 
 // Packs weight rows [o, o + n), n <= 16, into one tile at dst (layout in the file comment): the rows are
 // decoded to codes (vectorised for this target), then transposed in 4-byte units.
-void pack_tile(Arena& scratch, const QMatrix& w, const qg::Format& f, int64_t o, int64_t n,
+void pack_tile(Arena& scratch, const QMatrix& w, const BlockFormat& f, int64_t o, int64_t n,
                uint8_t* HWY_RESTRICT dst) {
-  const int64_t n_in = w.n_in, n_sub = n_in / f.ks, n_blk = n_in / f.elems, sb = qg::sub_stride(f);
+  const int64_t n_in = w.n_in, n_sub = n_in / f.sub_elems, n_blk = n_in / f.block_elems, sb = qg::sub_stride(f);
   ArenaScope scope(scratch);
   int32_t* ubuf = scratch.alloc<int32_t>(size_t(4 * n_in));  // [16, n_in] codes, dword-aligned
   float* ab = scratch.alloc<float>(size_t(32 * n_sub));      // [16, n_sub] a, then [16, n_sub] b
@@ -268,8 +167,8 @@ void pack_tile(Arena& scratch, const QMatrix& w, const qg::Format& f, int64_t o,
       transpose_8x8_epi32(r, col);
       for (int g = 0; g < 8; ++g) {
         const int64_t k = 32 * c + 4 * g;  // ks is 32 or 16: shifts, not divisions
-        const int sh = f.ks == 32 ? 5 : 4;
-        uint8_t* grp = dst + (k >> sh) * sb + 16 * (k & (f.ks - 1)) + 32 * half;
+        const int sh = f.sub_elems == 32 ? 5 : 4;
+        uint8_t* grp = dst + (k >> sh) * sb + 16 * (k & (f.sub_elems - 1)) + 32 * half;
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(grp), col[g]);
       }
     }
@@ -284,15 +183,15 @@ void pack_tile(Arena& scratch, const QMatrix& w, const qg::Format& f, int64_t o,
     uint8_t* s = dst + j * sb;
     for (int c = 0; c < kC; ++c) {
       const VI idx = hn::Mul(hn::Add(hn::Iota(di, 0), hn::Set(di, c * kLanes)), hn::Set(di, int32_t(row_dw)));
-      for (int g = 0; g < f.ks / 4; ++g) {
-        const int32_t* base = ubuf + j * (f.ks / 4) + g;
+      for (int g = 0; g < f.sub_elems / 4; ++g) {
+        const int32_t* base = ubuf + j * (f.sub_elems / 4) + g;
         hn::Store(hn::GatherIndex(di, base, idx), di, reinterpret_cast<int32_t*>(s + 64 * g) + c * kLanes);
       }
     }
 #endif
-    auto* av = reinterpret_cast<float*>(s + 16 * f.ks);
+    auto* av = reinterpret_cast<float*>(s + 16 * f.sub_elems);
     for (int r = 0; r < 16; ++r) av[r] = ab[r * n_sub + j];
-    if (f.min)
+    if (f.has_min)
       for (int r = 0; r < 16; ++r) av[16 + r] = ab[(16 + r) * n_sub + j];
   }
 }
@@ -363,7 +262,7 @@ void tile_all_rows(const uint8_t* pk, const QGemmAct& a, float* y, int64_t ldy, 
 
 void quant_gemm_impl(Arena& scratch, const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1, float* y,
                      int64_t ldy) {
-  const qg::Format f = qg::format_of(w.type);
+  const BlockFormat& f = qg::format_of(w.type);
   ArenaScope scope(scratch);
   uint8_t* pk = scratch.alloc<uint8_t>(size_t(qg::tile_bytes(f, w.n_in)));  // 64-byte aligned
   for (int64_t o = o0; o < o1; o += 16) {
@@ -394,40 +293,40 @@ namespace mm::simd {
 HWY_EXPORT(quant_gemm_impl);
 HWY_EXPORT(quant_gemm_fast_impl);
 
-void quant_gemm_prepare(DType t, const ActQ8& a, QGemmAct* out) {
-  const qg::Format f = qg::format_of(t);
-  MM_CHECK(a.n_in % f.elems == 0, "quant_gemm_prepare: n_in not a multiple of the block");
-  out->type = t;
-  out->n_rows = a.n_rows;
-  out->n_in = a.n_in;
-  out->q = a.q;
-  out->d = a.d;
-  const int64_t nb = a.n_in / 32, n_sub = a.n_in / f.ks;
-  out->n_sub = n_sub;
-  out->corr = nullptr;
-  out->ds = nullptr;
-  if (f.off) {
-    out->corr_buf.resize(size_t(a.n_rows * n_sub));
+QGemmAct quant_gemm_prepare(Arena& arena, DType t, const ActQ8& a) {
+  const BlockFormat& f = qg::format_of(t);
+  MM_CHECK(a.n_in % f.block_elems == 0, "quant_gemm_prepare: n_in not a multiple of the block");
+  QGemmAct out;
+  out.type = t;
+  out.n_rows = a.n_rows;
+  out.n_in = a.n_in;
+  out.q = a.q;
+  out.d = a.d;
+  const int64_t nb = a.n_in / 32, n_sub = a.n_in / f.sub_elems;
+  out.n_sub = n_sub;
+  if (f.code_offset) {
+    int32_t* corr = arena.alloc<int32_t>(size_t(a.n_rows * n_sub));
     for (int64_t r = 0; r < a.n_rows; ++r) {
-      int32_t* c = out->corr_buf.data() + r * n_sub;
-      if (f.ks == 32) {
-        for (int64_t j = 0; j < n_sub; ++j) c[j] = -f.off * a.s[r * nb + j];
+      int32_t* c = corr + r * n_sub;
+      if (f.sub_elems == 32) {
+        for (int64_t j = 0; j < n_sub; ++j) c[j] = -f.code_offset * a.s[r * nb + j];
       } else {
         const int8_t* q = a.q + r * a.n_in;
         for (int64_t j = 0; j < n_sub; ++j) {
           int32_t s = 0;
-          for (int i = 0; i < f.ks; ++i) s += q[j * f.ks + i];
-          c[j] = -f.off * s;
+          for (int i = 0; i < f.sub_elems; ++i) s += q[j * f.sub_elems + i];
+          c[j] = -f.code_offset * s;
         }
       }
     }
-    out->corr = out->corr_buf.data();
+    out.corr = corr;
   }
-  if (f.min) {
-    out->ds_buf.resize(size_t(a.n_rows * nb));
-    for (size_t i = 0; i < out->ds_buf.size(); ++i) out->ds_buf[i] = a.d[i] * float(a.s[i]);
-    out->ds = out->ds_buf.data();
+  if (f.has_min) {
+    float* ds = arena.alloc<float>(size_t(a.n_rows * nb));
+    for (int64_t i = 0; i < a.n_rows * nb; ++i) ds[i] = a.d[i] * float(a.s[i]);
+    out.ds = ds;
   }
+  return out;
 }
 
 QGemmAct QGemmAct::rows(int64_t r0, int64_t n) const {
@@ -453,8 +352,8 @@ void quant_gemm(Arena& scratch, const QMatrix& w, const QGemmAct& a, int64_t o0,
 
 void quant_gemm_ref(const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1, float* y, int64_t ldy) {
   MM_CHECK(w.type == a.type && w.n_in == a.n_in, "quant_gemm_ref: activations prepared for another weight");
-  const qg::Format f = qg::format_of(w.type);
-  const int64_t n_sub = w.n_in / f.ks, n_blk = w.n_in / f.elems, nb = w.n_in / 32;
+  const BlockFormat& f = qg::format_of(w.type);
+  const int64_t n_sub = w.n_in / f.sub_elems, n_blk = w.n_in / f.block_elems, nb = w.n_in / 32;
   std::vector<uint8_t> u(static_cast<size_t>(w.n_in));
   std::vector<float> av(static_cast<size_t>(n_sub)), bv(static_cast<size_t>(n_sub));
   for (int64_t o = o0; o < o1; ++o) {
@@ -465,13 +364,13 @@ void quant_gemm_ref(const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1,
       float acc = 0;
       for (int64_t j = 0; j < n_sub; ++j) {
         int32_t dot = 0, s = 0;
-        for (int i = 0; i < f.ks; ++i) {
-          dot += int32_t(u[size_t(j * f.ks + i)]) * q[j * f.ks + i];
-          s += q[j * f.ks + i];
+        for (int i = 0; i < f.sub_elems; ++i) {
+          dot += int32_t(u[size_t(j * f.sub_elems + i)]) * q[j * f.sub_elems + i];
+          s += q[j * f.sub_elems + i];
         }
-        const float dx = a.d[t * nb + (j * f.ks) / 32];
-        acc += float(dot - f.off * s) * (av[size_t(j)] * dx);
-        if (f.min) acc += bv[size_t(j)] * a.ds[t * nb + j];
+        const float dx = a.d[t * nb + (j * f.sub_elems) / 32];
+        acc += float(dot - f.code_offset * s) * (av[size_t(j)] * dx);
+        if (f.has_min) acc += bv[size_t(j)] * a.ds[t * nb + j];
       }
       y[t * ldy + o] = acc;
     }

@@ -13,9 +13,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/formats/block_format.h"
 #include "ops/simd/quant_kernels.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -56,30 +58,33 @@ HWY_INLINE VF level_f32(VU q, int bias) {
 }
 
 // ---- block decoders: call sink(offset_in_block, f32 vector of the N weights there) ----------------
+// The fields are those of the block structs of core/formats/.
 
 struct Q8_0 {
-  static constexpr int kElems = 32, kBytes = 34;
+  static constexpr int kElems = fmt::Q8_0::kElems, kBytes = sizeof(fmt::BlockQ8_0);
   template <class Sink>
   static HWY_INLINE void decode(const uint8_t* b, Sink&& sink) {
     const DF d;
     const int N = int(hn::Lanes(d));
     const hn::Rebind<int8_t, DF> d8;
-    const VF vd = hn::Set(d, f16_at(b));
-    const auto* q = reinterpret_cast<const int8_t*>(b + 2);
+    const auto& blk = *reinterpret_cast<const fmt::BlockQ8_0*>(b);
+    const VF vd = hn::Set(d, f16_at(blk.d));
+    const int8_t* q = blk.qs;
     for (int j = 0; j < 32; j += N) sink(j, hn::Mul(vd, hn::ConvertTo(d, hn::PromoteTo(DI(), hn::LoadU(d8, q + j)))));
   }
 };
 
 struct Q4_0 {
-  static constexpr int kElems = 32, kBytes = 18;
+  static constexpr int kElems = fmt::Q4_0::kElems, kBytes = sizeof(fmt::BlockQ4_0);
   template <class Sink>
   static HWY_INLINE void decode(const uint8_t* b, Sink&& sink) {
     const DF d;
     const int N = int(hn::Lanes(d));
-    const VF vd = hn::Set(d, f16_at(b));
+    const auto& blk = *reinterpret_cast<const fmt::BlockQ4_0*>(b);
+    const VF vd = hn::Set(d, f16_at(blk.d));
     const VU m4 = hn::Set(DU(), 0xFu);
     for (int j = 0; j < 16; j += N) {
-      const VU u = load_u8(b + 2 + j);
+      const VU u = load_u8(blk.qs + j);
       sink(j, hn::Mul(vd, level_f32(hn::And(u, m4), 8)));
       sink(j + 16, hn::Mul(vd, level_f32(hn::ShiftRight<4>(u), 8)));
     }
@@ -87,18 +92,19 @@ struct Q4_0 {
 };
 
 struct Q5_0 {
-  static constexpr int kElems = 32, kBytes = 22;
+  static constexpr int kElems = fmt::Q5_0::kElems, kBytes = sizeof(fmt::BlockQ5_0);
   template <class Sink>
   static HWY_INLINE void decode(const uint8_t* b, Sink&& sink) {
     const DF d;
     const DU du;
     const int N = int(hn::Lanes(d));
-    const VF vd = hn::Set(d, f16_at(b));
+    const auto& blk = *reinterpret_cast<const fmt::BlockQ5_0*>(b);
+    const VF vd = hn::Set(d, f16_at(blk.d));
     uint32_t qh;
-    std::memcpy(&qh, b + 2, 4);
+    std::memcpy(&qh, blk.qh, 4);
     const VU vqh = hn::Set(du, qh), one = hn::Set(du, 1u), m4 = hn::Set(du, 0xFu);
     for (int j = 0; j < 16; j += N) {
-      const VU u = load_u8(b + 6 + j);
+      const VU u = load_u8(blk.qs + j);
       const VU h_lo = hn::And((vqh >> hn::Iota(du, uint32_t(j))), one);
       const VU h_hi = hn::And((vqh >> hn::Iota(du, uint32_t(j + 16))), one);
       sink(j, hn::Mul(vd, level_f32(hn::Or(hn::And(u, m4), hn::ShiftLeft<4>(h_lo)), 16)));
@@ -107,35 +113,25 @@ struct Q5_0 {
   }
 };
 
-// Sub-block j's 6-bit scale and min from the 12 packed K-quant scale bytes (GGUF layout).
-HWY_INLINE void k_scale_min(int j, const uint8_t* s, int* sc, int* m) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *m = s[j + 4] & 63;
-  } else {
-    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
 // Q4_K and Q5_K share everything but the fifth bit.
 template <bool kFive>
 struct QK45 {
-  static constexpr int kElems = 256, kBytes = kFive ? 176 : 144;
+  using Block = std::conditional_t<kFive, fmt::BlockQ5_K, fmt::BlockQ4_K>;
+  static constexpr int kElems = 256, kBytes = sizeof(Block);
   template <class Sink>
   static HWY_INLINE void decode(const uint8_t* b, Sink&& sink) {
     const DF d;
     const DU du;
     const int N = int(hn::Lanes(d));
-    const float dd = f16_at(b), dmin = f16_at(b + 2);
-    const uint8_t* scales = b + 4;
-    const uint8_t* qh = b + 16;
-    const uint8_t* qs = b + (kFive ? 48 : 16);
+    const Block& blk = *reinterpret_cast<const Block*>(b);
+    const float dd = f16_at(blk.d), dmin = f16_at(blk.dmin);
+    const uint8_t* scales = blk.scales;
+    const uint8_t* qs = blk.qs;
     const VU m4 = hn::Set(du, 0xFu), one = hn::Set(du, 1u);
     for (int c = 0; c < 4; ++c) {
       int sc0, m0, sc1, m1;
-      k_scale_min(2 * c, scales, &sc0, &m0);
-      k_scale_min(2 * c + 1, scales, &sc1, &m1);
+      fmt::k_scale_min(2 * c, scales, &sc0, &m0);
+      fmt::k_scale_min(2 * c + 1, scales, &sc1, &m1);
       const VF d0 = hn::Set(d, dd * float(sc0)), mm0 = hn::Set(d, dmin * float(m0));
       const VF d1 = hn::Set(d, dd * float(sc1)), mm1 = hn::Set(d, dmin * float(m1));
       const uint8_t* q = qs + 32 * c;
@@ -143,7 +139,7 @@ struct QK45 {
         const VU u = load_u8(q + l);
         VU lo = hn::And(u, m4), hi = hn::ShiftRight<4>(u);
         if constexpr (kFive) {
-          const VU h = load_u8(qh + l);
+          const VU h = load_u8(blk.qh + l);
           lo = hn::Or(lo, hn::ShiftLeft<4>(hn::And(hn::ShiftRightSame(h, 2 * c), one)));
           hi = hn::Or(hi, hn::ShiftLeft<4>(hn::And(hn::ShiftRightSame(h, 2 * c + 1), one)));
         }
@@ -155,18 +151,19 @@ struct QK45 {
 };
 
 struct Q6_K {
-  static constexpr int kElems = 256, kBytes = 210;
+  static constexpr int kElems = fmt::Q6_K::kElems, kBytes = sizeof(fmt::BlockQ6_K);
   template <class Sink>
   static HWY_INLINE void decode(const uint8_t* b, Sink&& sink) {
     const DF d;
     const DU du;
     const int N = int(hn::Lanes(d));
-    const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
-    const float dd = f16_at(b + 208);
+    const fmt::BlockQ6_K& blk = *reinterpret_cast<const fmt::BlockQ6_K*>(b);
+    const int8_t* sc = blk.scales;
+    const float dd = f16_at(blk.d);
     const VU m4 = hn::Set(du, 0xFu), m2 = hn::Set(du, 3u);
     for (int n = 0; n < 2; ++n) {
-      const uint8_t* l0 = b + 64 * n;
-      const uint8_t* h0 = b + 128 + 32 * n;
+      const uint8_t* l0 = blk.ql + 64 * n;
+      const uint8_t* h0 = blk.qh + 32 * n;
       const int8_t* s = sc + 8 * n;
       for (int l = 0; l < 32; l += N) {
         const int is = l / 16;  // N <= 16 and divides 16: one scale per vector
