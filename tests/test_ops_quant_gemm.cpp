@@ -37,8 +37,7 @@ void expect_gemm_matches_ref(DType dt, int64_t n_tok, int64_t n_out, int64_t n_b
   for (int64_t i = 0; i < n_in; ++i) x[size_t(i)] *= 3.0f;  // one row of larger magnitude
   Arena aq_mem;
   const ActQ8 aq = quantize_act_q8(aq_mem, x.data(), n_in, n_tok, n_in);
-  simd::QGemmAct a;
-  simd::quant_gemm_prepare(dt, aq, &a);
+  const simd::QGemmAct a = simd::quant_gemm_prepare(aq_mem, dt, aq);
   std::vector<float> got(size_t(n_tok * n_out), -9.0f), ref(size_t(n_tok * n_out), -9.0f);
   Arena scratch;
   simd::quant_gemm(scratch, qw.q(), a, o0, n_out, got.data(), n_out);
