@@ -87,6 +87,13 @@ TEST(CorruptSafetensors, HeaderNotJson) {
   expect_load_error(m.dir.str(), {"not valid JSON"});
 }
 
+// A header nested 100k levels deep is refused before it is parsed (walking it would overflow the stack).
+TEST(CorruptSafetensors, HeaderNestedTooDeep) {
+  ModelCopy m;
+  m.write("{\"a\": " + std::string(100000, '[') + std::string(100000, ']') + "}", m.data());
+  expect_load_error(m.dir.str(), {"deeper than 128 levels"});
+}
+
 TEST(CorruptSafetensors, HeaderNotObject) {
   ModelCopy m;
   m.write(std::string("[1, 2, 3]"), m.data());

@@ -109,6 +109,9 @@ class ChatOutputParser {
 // Helpers shared by the chat sources and useful to callers.
 // Python json.dumps(x, ensure_ascii=False) text of a JSON value (invalid UTF-8 replaced by U+FFFD).
 std::string chat_json_dumps(const nlohmann::ordered_json& value);
+// Parses JSON text (tool-call arguments from a client or from the model) without throwing: a discarded
+// value for invalid text and for text nested deeper than kMaxJsonDepth (core/json_depth.h).
+nlohmann::ordered_json chat_json_parse(std::string_view text);
 // The function objects of a tools list (unwraps {"type":"function","function":{...}}); throws mm::Error.
 std::vector<nlohmann::ordered_json> chat_tool_functions(const nlohmann::ordered_json& tools);
 

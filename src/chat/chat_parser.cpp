@@ -239,7 +239,7 @@ struct ChatOutputParser::Impl {
     ojson args = ojson::object();
     if (j.contains("arguments") && !j["arguments"].is_null()) {
       args = j["arguments"];
-      if (args.is_string()) args = ojson::parse(args.get<std::string>(), nullptr, false);
+      if (args.is_string()) args = mm::chat_json_parse(args.get<std::string>());
       if (!args.is_object()) return false;
     }
     calls.push_back({next_id(), j["name"].get<std::string>(), chat_json_dumps(args)});
@@ -256,12 +256,12 @@ struct ChatOutputParser::Impl {
       while (!line.empty() && is_ws(line.front())) line.remove_prefix(1);
       while (!line.empty() && is_ws(line.back())) line.remove_suffix(1);
       if (line.empty()) continue;
-      ok = call_from_json(ojson::parse(line, nullptr, false), calls);
+      ok = call_from_json(mm::chat_json_parse(line), calls);
     }
     if (ok && !calls.empty()) return true;
     calls.clear();
     n_calls = n0;
-    ojson all = ojson::parse(text, nullptr, false);
+    ojson all = mm::chat_json_parse(text);
     if (all.is_object()) return call_from_json(all, calls);
     if (!all.is_array() || all.empty()) return false;
     for (const auto& j : all)
@@ -311,7 +311,7 @@ struct ChatOutputParser::Impl {
     for (const auto& t : types)
       if (t == "boolean" && (text == "True" || text == "False" || text == "TRUE" || text == "FALSE"))
         for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    ojson v = ojson::parse(text, nullptr, false);
+    ojson v = mm::chat_json_parse(text);
     return v.is_discarded() ? ojson(raw) : v;
   }
   bool parse_m2_block(std::string_view s, std::vector<mm::ToolCall>& calls) {

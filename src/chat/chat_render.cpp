@@ -37,6 +37,7 @@
 #include <map>
 
 #include "chat/chat.h"
+#include "core/json_depth.h"
 #include "core/error.h"
 
 namespace mm {
@@ -75,6 +76,11 @@ static void dumps_into(const ojson& v, std::string& out) {
       // floats in the shortest round-trip form with Python's exponent thresholds.
       out += v.dump(-1, ' ', false, ojson::error_handler_t::replace);
   }
+}
+
+nlohmann::ordered_json chat_json_parse(std::string_view text) {
+  if (json_nesting_depth(text, kMaxJsonDepth + 1) > kMaxJsonDepth) return nlohmann::ordered_json::value_t::discarded;
+  return nlohmann::ordered_json::parse(text, nullptr, false);
 }
 
 std::string chat_json_dumps(const ojson& value) {
@@ -146,7 +152,7 @@ ToolCall tool_call_from_json(const nlohmann::json& tc, const std::string& ctx) {
     call.arguments = "{}";
   } else if (fn["arguments"].is_string()) {
     call.arguments = fn["arguments"].get<std::string>();
-    ojson parsed = ojson::parse(call.arguments, nullptr, false);
+    ojson parsed = chat_json_parse(call.arguments);
     if (parsed.is_discarded() || !parsed.is_object())
       throw Error(ctx + ".function.arguments must be a JSON object (given as a string: '" + call.arguments + "')");
   } else if (fn["arguments"].is_object()) {
@@ -212,7 +218,7 @@ std::vector<ChatMessage> chat_messages_from_json(const nlohmann::json& messages)
 namespace {
 
 ojson parse_arguments(const ToolCall& call) {
-  ojson args = call.arguments.empty() ? ojson::object() : ojson::parse(call.arguments, nullptr, false);
+  ojson args = call.arguments.empty() ? ojson::object() : chat_json_parse(call.arguments);
   if (args.is_discarded() || !args.is_object())
     throw Error("chat: arguments of tool call '" + call.name + "' are not a JSON object: " + call.arguments);
   return args;

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/json_depth.h"
 
 namespace mm {
 
@@ -44,6 +45,8 @@ void safetensors_load_file(const std::string& path, TensorStore& store) {
     bad(path, "header length " + std::to_string(n_header) + " exceeds the file size " + std::to_string(size) +
                   " (truncated or not a safetensors file)");
   const char* hdr = reinterpret_cast<const char*>(file->data() + 8);
+  if (json_nesting_depth(std::string_view(hdr, size_t(n_header)), kMaxJsonDepth + 1) > kMaxJsonDepth)
+    bad(path, "header nests JSON deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(hdr, hdr + n_header);

@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <random>
 
+#include "core/json_depth.h"
+
 namespace mm::server {
 
 // ---------------------------------------------------------------------------------------------------
@@ -19,6 +21,8 @@ namespace mm::server {
 [[noreturn]] void bad_request(const std::string& msg) { throw ApiError(400, "invalid_request_error", msg); }
 
 json parse_body(const httplib::Request& req) {
+  if (json_nesting_depth(req.body, kMaxJsonDepth + 1) > kMaxJsonDepth)
+    bad_request("the request body nests JSON deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   json j;
   try {
     j = json::parse(req.body);
@@ -150,7 +154,7 @@ void parse_max_tokens(const ServerContext& ctx, const json& body, GenRequest& re
     return;
   }
   if (*n < 1) bad_request(std::string("'") + which + "' must be >= 1");
-  if (n_prompt + *n > n_ctx)
+  if (*n > n_ctx - n_prompt)  // (not n_prompt + *n: a huge *n would overflow)
     bad_request(std::string("'") + which + "' (" + std::to_string(*n) + ") plus the prompt (" +
                 std::to_string(n_prompt) + " tokens) exceeds the context size " + std::to_string(n_ctx));
   req.max_tokens = *n;

@@ -108,13 +108,9 @@ json to_openai_tools(const json& body, bool& none, bool& any, std::string& only)
 }
 
 json tool_use_block(const ToolCall& c) {
-  json input;
-  try {
-    input = json::parse(c.arguments);
-  } catch (const json::exception&) {
-    input = json::object();
-  }
-  if (!input.is_object()) input = json::object();
+  // The arguments were checked when the call was parsed or received (chat_json_parse).
+  json input = json::parse(c.arguments, nullptr, false);
+  if (input.is_discarded() || !input.is_object()) input = json::object();
   return {{"type", "tool_use"}, {"id", c.id}, {"name", c.name}, {"input", input}};
 }
 

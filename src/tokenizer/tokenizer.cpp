@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_depth.h"
 #include "core/thread_pool.h"
 #include "tokenizer/added_vocab.h"
 #include "tokenizer/bpe.h"
@@ -103,6 +104,8 @@ std::unique_ptr<Tokenizer> Tokenizer::from_file(const std::string& path) {
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::from_json_string(const std::string& text) {
+  if (json_nesting_depth(text, kMaxJsonDepth + 1) > kMaxJsonDepth)
+    throw Error("tokenizer.json nests JSON deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   json j;
   try {
     j = json::parse(text);
