@@ -4,12 +4,16 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <new>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "core/arena.h"
+#include "core/error.h"
 #include "core/exec_context.h"
 #include "ops/matmul.h"
 #include "ops/simd/bf16_gemm.h"
@@ -74,6 +78,36 @@ TEST(ThreadPool, NestedRegionsKeepTheCallersIndex) {
   if (pool.current_thread_index() != 0) ++outside;
   EXPECT_EQ(mismatches.load(), 0);
   EXPECT_EQ(outside.load(), 0);
+}
+
+// An exception in a chunk on any thread (a failed allocation in a worker, an mm::Error) reaches the
+// caller of parallel_for instead of terminating the process, and the pool keeps working.
+TEST(ThreadPool, ChunkExceptionsReachTheCaller) {
+  ThreadPool pool(3);
+  for (int thrower : {0, 1, 2}) {  // the calling thread, then workers
+    std::atomic<int64_t> ran{0};
+    try {
+      pool.parallel_for(
+          300,
+          [&](int64_t b, int64_t e, int ti) {
+            if (ti == thrower && b >= 100) throw Error("chunk " + std::to_string(b) + " failed");
+            ran += e - b;
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+          },
+          1);
+      // The thrower's index may have found no chunk past 100 (others took them): then nothing threw.
+      EXPECT_EQ(ran.load(), 300);
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("failed"), std::string::npos);
+      EXPECT_LT(ran.load(), 300);
+    }
+  }
+  EXPECT_THROW(pool.parallel_for(8, [](int64_t, int64_t, int) { throw std::bad_alloc(); }), std::bad_alloc);
+  std::atomic<int64_t> sum{0};
+  pool.parallel_for(1000, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) sum += i;
+  });
+  EXPECT_EQ(sum.load(), 999 * 1000 / 2);
 }
 
 TEST(MatmulPlan, PathPerFormatRowsAndMathMode) {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "core/error.h"
 
@@ -57,10 +58,17 @@ int64_t ThreadPool::run_chunks(const std::function<void(int64_t, int64_t, int)>&
   for (;;) {
     const int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
     if (c >= job_chunks_) return ran;
+    ++ran;  // counted as done even when skipped or failed, so the job still completes
+    if (job_failed_.load(std::memory_order_relaxed)) continue;
     int64_t b, e;
     chunk_range(job_n_, job_chunks_, c, &b, &e);
-    fn(b, e, index);
-    ++ran;
+    try {
+      fn(b, e, index);
+    } catch (...) {
+      std::lock_guard<std::mutex> g(error_mu_);
+      if (!job_error_) job_error_ = std::current_exception();
+      job_failed_.store(true, std::memory_order_relaxed);
+    }
   }
 }
 
@@ -84,6 +92,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   job_workers_ = workers;
   next_chunk_.store(0, std::memory_order_relaxed);
   done_chunks_.store(0, std::memory_order_relaxed);
+  job_failed_.store(false, std::memory_order_relaxed);
   generation_.fetch_add(1, std::memory_order_release);
   lk.unlock();
   cv_work_.notify_all();  // no system call when every worker is still spinning
@@ -104,6 +113,15 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   cv_done_.wait(lk, finished);
   job_ = nullptr;
   busy_ = false;
+  if (job_failed_.load(std::memory_order_relaxed)) {
+    std::exception_ptr e;
+    {
+      std::lock_guard<std::mutex> g(error_mu_);
+      e = std::exchange(job_error_, nullptr);
+    }
+    lk.unlock();
+    std::rethrow_exception(e);
+  }
 }
 
 int ThreadPool::current_thread_index() const { return t_pool == this ? t_index : 0; }

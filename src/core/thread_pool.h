@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -22,7 +23,9 @@ class ThreadPool {
 
   int n_threads() const { return n_threads_; }
   // fn(begin, end, thread_index) over [0, n) split into chunks of >= min_chunk items; fn may be called
-  // several times per thread, never concurrently with the same thread_index.
+  // several times per thread, never concurrently with the same thread_index. An exception thrown by fn
+  // on any thread is rethrown here once every running chunk has returned (chunks not yet started are
+  // skipped); the pool stays usable.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn, int64_t min_chunk = 1);
   // The thread index of the chunk the calling thread is running in this pool, 0 outside any chunk
   // (per-thread scratch for code that may run either in a chunk or at the top level).
@@ -49,6 +52,10 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stop_{false};
   bool busy_ = false;
+  // The first exception of the current job (set under error_mu_); failed_ makes the rest skip.
+  std::mutex error_mu_;
+  std::exception_ptr job_error_;
+  std::atomic<bool> job_failed_{false};
 };
 
 // Physical cores if known, else hardware_concurrency.
