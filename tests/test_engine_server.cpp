@@ -312,3 +312,68 @@ TEST(ChatForcedToolCall, NamedPrefixesParseIntoCalls) {
     EXPECT_EQ(json::parse(calls[0].arguments), json({{"city", "Paris"}}));
   }
 }
+
+// ---- hostile requests (issue #15): each must get a 4xx and leave the server serving --------------
+
+namespace {
+std::string nested(const std::string& open, const std::string& close, int depth, const std::string& core) {
+  std::string s;
+  s.reserve(size_t(depth) * (open.size() + close.size()) + core.size());
+  for (int i = 0; i < depth; ++i) s += open;
+  s += core;
+  for (int i = 0; i < depth; ++i) s += close;
+  return s;
+}
+}  // namespace
+
+TEST_F(ServerFixture, DeeplyNestedJsonIsRejectedNotACrash) {
+  httplib::Client c("127.0.0.1", port_);
+  c.set_read_timeout(20, 0);
+  const std::string deep = nested("[", "]", 200000, "1");
+  const std::vector<std::pair<std::string, std::string>> bodies = {
+      {"/v1/chat/completions", R"({"messages":[{"role":"user","content":)" + deep + "}]}"},
+      {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function",)"
+                               R"("function":{"name":"f","parameters":)" + nested("{\"a\":", "}", 100000, "1") + "}}]}"},
+      {"/v1/messages", R"({"max_tokens":5,"messages":[{"role":"user","content":)" + deep + "}]}"},
+      {"/v1/messages/count_tokens", R"({"messages":[{"role":"user","content":)" + deep + "}]}"},
+  };
+  for (const auto& [path, body] : bodies) {
+    auto r = c.Post(path.c_str(), body, "application/json");
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 400) << path << ": " << r->body.substr(0, 200);
+    EXPECT_NE(r->body.find("deeper than"), std::string::npos) << r->body.substr(0, 200);
+  }
+  // Arguments given as a string holding deep JSON (parsed a second time by the chat renderer).
+  json msgs = json::array({{{"role", "user"}, {"content", "hi"}},
+                           {{"role", "assistant"},
+                            {"content", ""},
+                            {"tool_calls", json::array({{{"id", "c1"},
+                                                          {"type", "function"},
+                                                          {"function", {{"name", "f"}, {"arguments", nested("[", "]", 100000, "")}}}}})}},
+                           {{"role", "tool"}, {"tool_call_id", "c1"}, {"content", "ok"}}});
+  auto r = post("/v1/chat/completions", {{"messages", msgs}, {"max_tokens", 5}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body.substr(0, 300);
+  // Still serving; nesting within the limit is fine.
+  auto ok = post("/v1/chat/completions",
+                 {{"messages", user_msgs()}, {"max_tokens", 5}, {"metadata", json::parse(nested("[", "]", 100, "1"))}});
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body.substr(0, 300);
+}
+
+TEST_F(ServerFixture, HugeMaxTokensIsA400NotAnOverflow) {
+  for (const char* path : {"/v1/chat/completions", "/v1/messages"}) {
+    auto r = post(path, {{"messages", user_msgs()}, {"max_tokens", INT64_MAX}});
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 400) << path << ": " << r->body;
+    EXPECT_NE(r->body.find("exceeds the context size"), std::string::npos) << r->body;
+  }
+}
+
+TEST_F(ServerFixture, SecondServerOnTheSamePortFailsToBind) {
+  server::ServerOptions o;
+  o.port = port_;
+  o.model_name = "second";
+  server::Server second(*engine_, ChatFormat::Text01, std::vector<int32_t>{}, o);
+  EXPECT_THROW(second.bind(), Error);
+}

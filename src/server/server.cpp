@@ -29,6 +29,12 @@ Server::Server(Engine& engine, ChatFormat format, std::vector<int32_t> eos_ids, 
   int n_threads = ctx.opts.n_http_threads;
   if (n_threads <= 0) n_threads = int(std::min<int64_t>(ec.n_parallel + ec.max_queue + 8, 512));
   svr_->new_task_queue = [n_threads] { return new httplib::ThreadPool(size_t(n_threads)); };
+  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a second server binds the same port
+  // and the kernel splits the connections between the two.
+  svr_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
+  });
   svr_->set_payload_max_length(ctx.opts.max_body_bytes);
   svr_->set_read_timeout(30, 0);
   svr_->set_write_timeout(30, 0);
