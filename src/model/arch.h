@@ -4,8 +4,9 @@
 // An architecture's file (model/<arch>.cpp) defines its record: the config.json names it answers to,
 // its config keys (parse_config, run after the keys every architecture shares), its tensor declaration
 // (visit_tensors: each HF tensor named once, used to check a checkpoint, count parameters, write random
-// models and bind the weights), its Model factory and its chat format. docs/adding-an-architecture.md
-// lists the steps.
+// models and bind the weights), its Model factory, its chat format, and optionally its GGUF metadata
+// (reading llama.cpp's files).
+// docs/adding-an-architecture.md lists the steps.
 #pragma once
 #include <memory>
 #include <span>
@@ -20,14 +21,26 @@
 
 namespace mm {
 
+class GgufFile;
 class Model;
+
+// GGUF support: llama.cpp's name for the architecture and its own metadata keys. The keys every
+// architecture shares, the tensor names and the expert stacking are generic (io/gguf.h); the hook
+// adds what only this architecture has. An architecture without GGUF support leaves the record's
+// `gguf` empty.
+struct ArchGguf {
+  const char* arch = nullptr;  // general.architecture, also the prefix of its metadata keys
+  // Reading: the architecture's own config.json keys from the file's metadata. c already holds the
+  // shared keys (gguf_shared_hf_config), model_type and architectures (the record's first names).
+  // Throws mm::Error naming the file and key.
+  void (*read_config)(const GgufFile& f, nlohmann::json& c) = nullptr;
+};
 
 struct ArchSpec {
   Arch arch;
   const char* name;                       // display name ("MiniMax-M2"): info, serve banner, bench
-  std::vector<std::string> model_types;   // config.json model_type values it answers to
-  std::vector<std::string> hf_classes;    // config.json architectures[0] values it answers to
-  const char* gguf_arch;                  // GGUF general.architecture (llama.cpp's name)
+  std::vector<std::string> model_types;   // config.json model_type values it answers to (first: canonical)
+  std::vector<std::string> hf_classes;    // config.json architectures[0] values it answers to (first: canonical)
   // The chat format's name (chat_format_name: "text01", "m2"): prompt rendering, output parsing,
   // end-of-reply tokens. A name, not chat/'s enum, since the model layer sits below the text layer.
   const char* chat_format;
@@ -37,6 +50,7 @@ struct ArchSpec {
   void (*visit_tensors)(const ModelConfig& c, const TensorVisitor& v);
   // Builds the model; its constructor binds the weights through the same declaration.
   std::unique_ptr<Model> (*create)(ModelConfig cfg, TensorStore tensors);
+  ArchGguf gguf;  // GGUF files (optional)
 };
 
 // Every supported architecture.

@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "model/blocks.h"
+#include "model/gguf_arch.h"
 #include "ops/basic.h"
 #include "ops/moe.h"
 
@@ -138,6 +139,22 @@ std::unique_ptr<Model> create_m2(ModelConfig cfg, TensorStore tensors) {
   return std::make_unique<M2Model>(std::move(cfg), std::move(tensors));
 }
 
+// ---- GGUF: llama.cpp's minimax-m2 -------------------------------------------------------------------
+
+constexpr const char* kGgufArch = "minimax-m2";
+
+void read_m2_gguf(const GgufFile& f, nlohmann::json& c) {
+  const std::string key = std::string(kGgufArch) + ".expert_gating_func";
+  const int64_t gating = f.get_int(key, 2);
+  if (gating != 1 && gating != 2)
+    throw Error("GGUF file " + f.path() + ": " + key + " " + std::to_string(gating) +
+                " is not supported (1 softmax, 2 sigmoid)");
+  c["scoring_func"] = gating == 2 ? "sigmoid" : "softmax";
+  c["use_routing_bias"] = f.find_tensor("blk.0.exp_probs_b.bias") != nullptr;
+  c["use_qk_norm"] = f.find_tensor("blk.0.attn_q_norm.weight") != nullptr;
+  c["qk_norm_type"] = "per_layer";
+}
+
 }  // namespace
 
 ArchSpec m2_arch() {
@@ -145,11 +162,12 @@ ArchSpec m2_arch() {
           .name = "MiniMax-M2",
           .model_types = {"minimax_m2"},
           .hf_classes = {"MiniMaxM2ForCausalLM"},
-          .gguf_arch = "minimax-m2",
           .chat_format = "m2",
           .parse_config = parse_m2_config,
           .visit_tensors = visit_m2_tensors,
-          .create = create_m2};
+          .create = create_m2,
+          .gguf = {.arch = kGgufArch,
+                   .read_config = read_m2_gguf}};
 }
 
 }  // namespace mm

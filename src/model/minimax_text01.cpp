@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "model/blocks.h"
+#include "model/gguf_arch.h"
 #include "ops/basic.h"
 #include "ops/lightning.h"
 #include "ops/matmul.h"
@@ -195,6 +196,30 @@ std::unique_ptr<Model> create_text01(ModelConfig cfg, TensorStore tensors) {
   return std::make_unique<Text01Model>(std::move(cfg), std::move(tensors));
 }
 
+// ---- GGUF: llama.cpp's minimax-01 -------------------------------------------------------------------
+
+constexpr const char* kGgufArch = "minimax-01";
+
+// llama.cpp's fixed layer pattern (GGUF has no key for it): softmax attention iff (i+1) % 8 == 0.
+bool gguf_softmax_layer(int64_t layer) { return (layer + 1) % 8 == 0; }
+
+void read_text01_gguf(const GgufFile& f, nlohmann::json& c) {
+  const std::string p = std::string(kGgufArch) + ".";
+  const int64_t n_layers = c["num_hidden_layers"].get<int64_t>();
+  std::vector<int> attn_types;
+  for (int64_t i = 0; i < n_layers; ++i) attn_types.push_back(gguf_softmax_layer(i) ? 1 : 0);
+  c["attn_type_list"] = attn_types;
+  if (!f.find_kv(p + "residual_scale"))
+    throw Error("GGUF file " + f.path() + ": " + p + "residual_scale (the residual alpha) is missing");
+  const double alpha = gguf_config_float(f, p + "residual_scale");
+  for (const char* k : {"layernorm_full_attention_alpha", "layernorm_linear_attention_alpha", "layernorm_mlp_alpha"})
+    c[k] = alpha;
+  for (const char* k : {"layernorm_full_attention_beta", "layernorm_linear_attention_beta", "layernorm_mlp_beta"})
+    c[k] = 1.0;
+  c["postnorm"] = true;
+  c["block_size"] = 256;
+}
+
 }  // namespace
 
 ArchSpec text01_arch() {
@@ -202,11 +227,12 @@ ArchSpec text01_arch() {
           .name = "MiniMax-Text-01",
           .model_types = {"minimax_text_01", "minimax_m1", "minimax"},
           .hf_classes = {"MiniMaxText01ForCausalLM", "MiniMaxM1ForCausalLM", "MiniMaxForCausalLM"},
-          .gguf_arch = "minimax-01",
           .chat_format = "text01",
           .parse_config = parse_text01_config,
           .visit_tensors = visit_text01_tensors,
-          .create = create_text01};
+          .create = create_text01,
+          .gguf = {.arch = kGgufArch,
+                   .read_config = read_text01_gguf}};
 }
 
 }  // namespace mm
