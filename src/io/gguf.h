@@ -121,8 +121,6 @@ TensorStore gguf_hf_tensors(const GgufFile& f, const std::vector<int>& attn_type
 
 // ---- name mapping (shared by reader and writer) -------------------------------------------------------
 
-// Text-01 layer i uses softmax attention iff (i+1) % 8 == 0 (llama.cpp's default; GGUF has no key).
-inline bool gguf_minimax01_is_softmax(int layer) { return (layer + 1) % 8 == 0; }
 // GGUF tensor name -> HF name. Stacked expert tensors map to a pattern with "{E}" for the expert index
 // and stacked = true. GGUF has one name, attn_output, for the attention output projection; HF calls it
 // self_attn.out_proj in a linear-attention layer (attn_types[layer] == 0) and self_attn.o_proj in a

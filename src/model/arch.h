@@ -5,7 +5,7 @@
 // its config keys (parse_config, run after the keys every architecture shares), its tensor declaration
 // (visit_tensors: each HF tensor named once, used to check a checkpoint, count parameters, write random
 // models and bind the weights), its Model factory, its chat format, and optionally its GGUF metadata
-// (reading llama.cpp's files).
+// (reading and writing llama.cpp's files).
 // docs/adding-an-architecture.md lists the steps.
 #pragma once
 #include <memory>
@@ -23,17 +23,24 @@ namespace mm {
 
 class GgufFile;
 class Model;
+struct GgufArchKvs;  // model/gguf_arch.h
 
 // GGUF support: llama.cpp's name for the architecture and its own metadata keys. The keys every
-// architecture shares, the tensor names and the expert stacking are generic (io/gguf.h); the hook
-// adds what only this architecture has. An architecture without GGUF support leaves the record's
-// `gguf` empty.
+// architecture shares, the tensor names and the expert stacking are generic (io/gguf.h,
+// convert/gguf_write.cpp); the hooks add what only this architecture has. An architecture without GGUF
+// support leaves the record's `gguf` empty.
 struct ArchGguf {
   const char* arch = nullptr;  // general.architecture, also the prefix of its metadata keys
+  // config.json model_type values `minimax quantize` writes as this architecture (the dialects whose
+  // keys and tensor names the GGUF expresses); the first is the one the writer's errors name.
+  std::vector<std::string> model_types;
   // Reading: the architecture's own config.json keys from the file's metadata. c already holds the
   // shared keys (gguf_shared_hf_config), model_type and architectures (the record's first names).
   // Throws mm::Error naming the file and key.
   void (*read_config)(const GgufFile& f, nlohmann::json& c) = nullptr;
+  // Writing: checks that the file can express config c (mm::Error saying what cannot be written) and
+  // gives the architecture's own metadata keys, placed where llama.cpp's converter writes them.
+  void (*write_kvs)(const nlohmann::json& c, GgufArchKvs& kvs) = nullptr;
 };
 
 struct ArchSpec {

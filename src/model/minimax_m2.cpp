@@ -155,6 +155,14 @@ void read_m2_gguf(const GgufFile& f, nlohmann::json& c) {
   c["qk_norm_type"] = "per_layer";
 }
 
+void write_m2_gguf(const nlohmann::json& c, GgufArchKvs& kvs) {
+  const std::string p = std::string(kGgufArch) + ".";
+  const std::string sf = c.value("scoring_func", std::string("sigmoid"));
+  if (sf != "sigmoid" && sf != "softmax") throw Error("cannot write GGUF: scoring_func '" + sf + "' is not supported");
+  kvs.after_experts.push_back(gguf_kv_u32(p + "expert_gating_func", sf == "sigmoid" ? 2 : 1));
+  kvs.after_file_type.push_back(gguf_kv_u32(p + "expert_feed_forward_length", gguf_cfg_int(c, "intermediate_size")));
+}
+
 }  // namespace
 
 ArchSpec m2_arch() {
@@ -167,7 +175,9 @@ ArchSpec m2_arch() {
           .visit_tensors = visit_m2_tensors,
           .create = create_m2,
           .gguf = {.arch = kGgufArch,
-                   .read_config = read_m2_gguf}};
+                   .model_types = {"minimax_m2"},
+                   .read_config = read_m2_gguf,
+                   .write_kvs = write_m2_gguf}};
 }
 
 }  // namespace mm

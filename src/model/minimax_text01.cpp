@@ -220,6 +220,24 @@ void read_text01_gguf(const GgufFile& f, nlohmann::json& c) {
   c["block_size"] = 256;
 }
 
+void write_text01_gguf(const nlohmann::json& c, GgufArchKvs& kvs) {
+  const std::string cannot = std::string("cannot write ") + kGgufArch + " GGUF: ";
+  // GGUF keeps one residual scale; the checkpoint must use the release's uniform alpha, betas 1.
+  const double alpha = gguf_cfg_num(c, "layernorm_full_attention_alpha");
+  for (const char* k : {"layernorm_linear_attention_alpha", "layernorm_mlp_alpha"})
+    if (c.contains(k) && gguf_cfg_num(c, k) != alpha)
+      throw Error(cannot + k + " differs from layernorm_full_attention_alpha (GGUF stores a single residual_scale)");
+  for (const char* k : {"layernorm_full_attention_beta", "layernorm_linear_attention_beta", "layernorm_mlp_beta"})
+    if (c.contains(k) && gguf_cfg_num(c, k) != 1.0) throw Error(cannot + k + " is not 1 (GGUF cannot express it)");
+  if (c.contains("postnorm") && c["postnorm"] != true) throw Error(cannot + "postnorm must be true");
+  const auto& atl = c.value("attn_type_list", nlohmann::json::array());
+  for (size_t i = 0; i < atl.size(); ++i)
+    if (atl[i] != (gguf_softmax_layer(int64_t(i)) ? 1 : 0))
+      throw Error(cannot + "attn_type_list differs from llama.cpp's fixed pattern (softmax on every 8th layer) " +
+                  "at layer " + std::to_string(i));
+  kvs.after_file_type.push_back(gguf_kv_f32(std::string(kGgufArch) + ".residual_scale", alpha));
+}
+
 }  // namespace
 
 ArchSpec text01_arch() {
@@ -232,7 +250,9 @@ ArchSpec text01_arch() {
           .visit_tensors = visit_text01_tensors,
           .create = create_text01,
           .gguf = {.arch = kGgufArch,
-                   .read_config = read_text01_gguf}};
+                   .model_types = {"minimax_text_01", "minimax_m1"},
+                   .read_config = read_text01_gguf,
+                   .write_kvs = write_text01_gguf}};
 }
 
 }  // namespace mm
