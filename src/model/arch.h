@@ -5,9 +5,11 @@
 // its config keys (parse_config, run after the keys every architecture shares), its tensor declaration
 // (visit_tensors: each HF tensor named once, used to check a checkpoint, count parameters, write random
 // models and bind the weights), its Model factory, its chat format, and optionally its GGUF metadata
-// (reading and writing llama.cpp's files).
+// (reading and writing llama.cpp's files) and the config of its `minimax init` random models.
 // docs/adding-an-architecture.md lists the steps.
 #pragma once
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -43,6 +45,24 @@ struct ArchGguf {
   void (*write_kvs)(const nlohmann::json& c, GgufArchKvs& kvs) = nullptr;
 };
 
+// The `minimax init` options an architecture's init config reads.
+struct InitFlags {
+  std::function<int64_t(const std::string& flag, int64_t dflt)> i64;  // --flag's value, or dflt
+  bool fp8 = false;  // --dtype fp8 (only where ArchInit::fp8)
+};
+
+// `minimax init --like <like>`: random-weight test models in the Hugging Face release layout. The
+// command writes the keys every architecture shares (model_type and architectures: the record's first
+// names; the shape flags, with this record's defaults where they differ); `config` adds the rest.
+struct ArchInit {
+  const char* like = nullptr;  // the --like value
+  // Defaults of --layers, --heads, --inter, --experts, --max-pos.
+  int64_t layers = 0, heads = 0, intermediate = 0, experts = 0, max_position = 0;
+  bool fp8 = false;  // --dtype fp8 writes the release's fp8 layout (quantization_config, block scales)
+  // The architecture's own config.json keys, appended in order after the shared ones.
+  void (*config)(const InitFlags& flags, nlohmann::ordered_json& c) = nullptr;
+};
+
 struct ArchSpec {
   Arch arch;
   const char* name;                       // display name ("MiniMax-M2"): info, serve banner, bench
@@ -58,6 +78,7 @@ struct ArchSpec {
   // Builds the model; its constructor binds the weights through the same declaration.
   std::unique_ptr<Model> (*create)(ModelConfig cfg, TensorStore tensors);
   ArchGguf gguf;  // GGUF files (optional)
+  ArchInit init;  // minimax init (optional)
 };
 
 // Every supported architecture.

@@ -163,6 +163,26 @@ void write_m2_gguf(const nlohmann::json& c, GgufArchKvs& kvs) {
   kvs.after_file_type.push_back(gguf_kv_u32(p + "expert_feed_forward_length", gguf_cfg_int(c, "intermediate_size")));
 }
 
+// ---- minimax init --like m2 ---------------------------------------------------------------------------
+
+void m2_init_config(const InitFlags& flags, nlohmann::ordered_json& c) {
+  c["attn_type_list"] = std::vector<int>(static_cast<size_t>(c["num_hidden_layers"].get<int64_t>()), 1);
+  c["rms_norm_eps"] = 1e-6;
+  c["rope_theta"] = 5000000.0;
+  c["qk_norm_type"] = "per_layer";
+  c["use_qk_norm"] = true;
+  c["scoring_func"] = "sigmoid";
+  c["use_routing_bias"] = true;
+  c["use_mtp"] = false;
+  if (flags.fp8) {
+    c["quantization_config"] = {{"quant_method", "fp8"},
+                                {"fmt", "float8_e4m3fn"},
+                                {"activation_scheme", "dynamic"},
+                                {"weight_block_size", {128, 128}},
+                                {"modules_to_not_convert", {"gate", "e_score_correction_bias", "lm_head"}}};
+  }
+}
+
 }  // namespace
 
 ArchSpec m2_arch() {
@@ -177,7 +197,15 @@ ArchSpec m2_arch() {
           .gguf = {.arch = kGgufArch,
                    .model_types = {"minimax_m2"},
                    .read_config = read_m2_gguf,
-                   .write_kvs = write_m2_gguf}};
+                   .write_kvs = write_m2_gguf},
+          .init = {.like = "m2",
+                   .layers = 4,
+                   .heads = 8,
+                   .intermediate = 128,
+                   .experts = 16,
+                   .max_position = 196608,
+                   .fp8 = true,
+                   .config = m2_init_config}};
 }
 
 }  // namespace mm

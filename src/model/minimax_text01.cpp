@@ -238,6 +238,26 @@ void write_text01_gguf(const nlohmann::json& c, GgufArchKvs& kvs) {
   kvs.after_file_type.push_back(gguf_kv_f32(std::string(kGgufArch) + ".residual_scale", alpha));
 }
 
+// ---- minimax init --like text-01 ----------------------------------------------------------------------
+
+void text01_init_config(const InitFlags& flags, nlohmann::ordered_json& c) {
+  const int64_t layers = c["num_hidden_layers"].get<int64_t>();
+  const int64_t every = flags.i64("softmax-every", 8);
+  if (every <= 0) throw Error("--softmax-every must be positive");
+  std::vector<int> types;
+  for (int64_t i = 0; i < layers; ++i) types.push_back((i + 1) % every == 0 ? 1 : 0);
+  c["attn_type_list"] = types;
+  const double alpha = std::pow(2.0 * double(layers), 0.25);
+  for (const char* k : {"layernorm_full_attention", "layernorm_linear_attention", "layernorm_mlp"}) {
+    c[std::string(k) + "_alpha"] = alpha;
+    c[std::string(k) + "_beta"] = 1.0;
+  }
+  c["postnorm"] = true;
+  c["rms_norm_eps"] = 1e-5;
+  c["rope_theta"] = 10000000.0;
+  c["block_size"] = flags.i64("block-size", 256);
+}
+
 }  // namespace
 
 ArchSpec text01_arch() {
@@ -252,7 +272,15 @@ ArchSpec text01_arch() {
           .gguf = {.arch = kGgufArch,
                    .model_types = {"minimax_text_01", "minimax_m1"},
                    .read_config = read_text01_gguf,
-                   .write_kvs = write_text01_gguf}};
+                   .write_kvs = write_text01_gguf},
+          .init = {.like = "text-01",
+                   .layers = 8,
+                   .heads = 4,
+                   .intermediate = 256,
+                   .experts = 8,
+                   .max_position = 1048576,
+                   .fp8 = false,
+                   .config = text01_init_config}};
 }
 
 }  // namespace mm
