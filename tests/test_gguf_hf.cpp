@@ -17,6 +17,7 @@
 #include "convert/gguf_write.h"
 #include "core/error.h"
 #include "io/gguf.h"
+#include "model/gguf_arch.h"
 #include "ops/quant.h"
 #include "test_util.h"
 
@@ -149,8 +150,9 @@ TEST(GgufToHf, QuantisedFilesHaveTheHfNamesAndTypes) {
       expect_matches_hf(ck.tensors, hf, dir);
       // Types as the golden lists them (per stacked tensor -> every expert slice).
       auto g = load_json(dir + "/golden.json")["gguf"]["tensor_types"];
+      const auto attn_types = load_json(kGguf + arch + "/hf/config.json")["attn_type_list"].get<std::vector<int>>();
       for (auto it = g.begin(); it != g.end(); ++it) {
-        auto m = mm::gguf_to_hf_name(it.key(), std::string(arch) == "minimax_text01");
+        auto m = mm::gguf_to_hf_name(it.key(), attn_types);
         std::string name = m.hf;
         if (m.stacked) name.replace(name.find("{E}"), 3, "0");
         EXPECT_EQ(mm::dtype_name(ck.tensors.get(name).dtype), it.value().get<std::string>()) << dir << " " << name;

@@ -12,6 +12,8 @@
 #include "io/gguf.h"
 #include "io/gguf_tokenizer.h"
 #include "io/safetensors.h"
+#include "model/gguf_arch.h"
+#include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "test_util.h"
 

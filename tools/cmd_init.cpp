@@ -21,59 +21,47 @@ namespace {
 
 namespace fs = std::filesystem;
 
-nlohmann::ordered_json make_config(const Args& a, bool m2) {
-  const int64_t layers = a.i64("layers", m2 ? 4 : 8);
-  const int64_t heads = a.i64("heads", m2 ? 8 : 4);
+// "a", "a or b", "a, b or c" (`sep` between all of them instead when given).
+std::string join(const std::vector<std::string>& v, const std::string& last, const std::string& sep = ", ") {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i == 0 ? "" : i + 1 == v.size() ? last : sep) + v[i];
+  return out;
+}
+
+// The --like values (ArchSpec::init.like) of the architectures that have one; fp8_only: those whose
+// release is fp8.
+std::vector<std::string> like_names(bool fp8_only = false) {
+  std::vector<std::string> out;
+  for (const auto& s : arch_specs())
+    if (s.init.config && (!fp8_only || s.init.fp8)) out.push_back(s.init.like);
+  return out;
+}
+
+// The keys every architecture shares (the shape flags, defaults from the record where they differ),
+// the architecture's own (ArchSpec::init.config), then torch_dtype.
+nlohmann::ordered_json make_config(const Args& a, const ArchSpec& arch, bool fp8) {
+  const ArchInit& d = arch.init;
+  const int64_t layers = a.i64("layers", d.layers);
+  const int64_t heads = a.i64("heads", d.heads);
   const int64_t head_dim = a.i64("head-dim", 64);
   nlohmann::ordered_json c;
-  c["architectures"] = {m2 ? "MiniMaxM2ForCausalLM" : "MiniMaxText01ForCausalLM"};
-  c["model_type"] = m2 ? "minimax_m2" : "minimax_text_01";
+  c["architectures"] = {arch.hf_classes.front()};
+  c["model_type"] = arch.model_types.front();
   c["hidden_size"] = a.i64("hidden", 256);
-  c["intermediate_size"] = a.i64("inter", m2 ? 128 : 256);
+  c["intermediate_size"] = a.i64("inter", d.intermediate);
   c["num_hidden_layers"] = layers;
   c["num_attention_heads"] = heads;
-  c["num_key_value_heads"] = a.i64("kv-heads", m2 ? 2 : 2);
+  c["num_key_value_heads"] = a.i64("kv-heads", 2);
   c["head_dim"] = head_dim;
   c["rotary_dim"] = a.i64("rotary-dim", head_dim / 2);
-  c["num_local_experts"] = a.i64("experts", m2 ? 16 : 8);
+  c["num_local_experts"] = a.i64("experts", d.experts);
   c["num_experts_per_tok"] = a.i64("top-k", 2);
   c["vocab_size"] = a.i64("vocab", 512);
-  c["max_position_embeddings"] = a.i64("max-pos", m2 ? 196608 : 1048576);
+  c["max_position_embeddings"] = a.i64("max-pos", d.max_position);
   c["hidden_act"] = "silu";
   c["tie_word_embeddings"] = false;
   c["shared_intermediate_size"] = 0;
-  if (m2) {
-    c["attn_type_list"] = std::vector<int>(static_cast<size_t>(layers), 1);
-    c["rms_norm_eps"] = 1e-6;
-    c["rope_theta"] = 5000000.0;
-    c["qk_norm_type"] = "per_layer";
-    c["use_qk_norm"] = true;
-    c["scoring_func"] = "sigmoid";
-    c["use_routing_bias"] = true;
-    c["use_mtp"] = false;
-    if (a.str("dtype", "bf16") == "fp8") {
-      c["quantization_config"] = {{"quant_method", "fp8"},
-                                  {"fmt", "float8_e4m3fn"},
-                                  {"activation_scheme", "dynamic"},
-                                  {"weight_block_size", {128, 128}},
-                                  {"modules_to_not_convert", {"gate", "e_score_correction_bias", "lm_head"}}};
-    }
-  } else {
-    const int64_t every = a.i64("softmax-every", 8);
-    if (every <= 0) throw Error("--softmax-every must be positive");
-    std::vector<int> types;
-    for (int64_t i = 0; i < layers; ++i) types.push_back((i + 1) % every == 0 ? 1 : 0);
-    c["attn_type_list"] = types;
-    const double alpha = std::pow(2.0 * double(layers), 0.25);
-    for (const char* k : {"layernorm_full_attention", "layernorm_linear_attention", "layernorm_mlp"}) {
-      c[std::string(k) + "_alpha"] = alpha;
-      c[std::string(k) + "_beta"] = 1.0;
-    }
-    c["postnorm"] = true;
-    c["rms_norm_eps"] = 1e-5;
-    c["rope_theta"] = 10000000.0;
-    c["block_size"] = a.i64("block-size", 256);
-  }
+  d.config({.i64 = [&](const std::string& flag, int64_t dflt) { return a.i64(flag, dflt); }, .fp8 = fp8}, c);
   c["torch_dtype"] = a.str("dtype", "bf16") == "f32" ? "float32" : "bfloat16";  // fp8: bf16 + quantization_config
   return c;
 }
@@ -84,20 +72,25 @@ int run_init(int argc, char** argv) {
                     "experts", "top-k", "inter", "vocab", "max-pos", "softmax-every", "block-size", "dtype",
                     "threads"});
   ThreadPool pool(threads_from(args) < 1 ? default_thread_count() : threads_from(args));
-  const std::string like = args.str("like", "text-01");
-  if (like != "text-01" && like != "m2") throw Error("--like must be text-01 or m2");
+  const std::string like = args.str("like", like_names().front());
+  const ArchSpec* arch = nullptr;
+  for (const auto& s : arch_specs())
+    if (s.init.config && like == s.init.like) arch = &s;
+  if (!arch) throw Error("--like must be " + join(like_names(), " or "));
   const std::string dts = args.str("dtype", "bf16");
   DType dt;
-  const bool fp8 = dts == "fp8";  // the M2 release layout: fp8 projections + f32 128x128 block scales
+  const bool fp8 = dts == "fp8";  // a release's fp8 layout: fp8 projections + f32 128x128 block scales
   if (dts == "bf16" || fp8) dt = DType::BF16;
   else if (dts == "f32") dt = DType::F32;
   else if (dts == "f16") dt = DType::F16;
-  else throw Error("--dtype must be bf16, f16, f32 or fp8 (fp8: --like m2 only)");
-  if (fp8 && like != "m2") throw Error("--dtype fp8 is only available with --like m2 (the M2 release format)");
+  else throw Error("--dtype must be bf16, f16, f32 or fp8 (fp8: --like " + join(like_names(true), " or ") + " only)");
+  if (fp8 && !arch->init.fp8)
+    throw Error("--dtype fp8 is only available with --like " + join(like_names(true), " or ") + " (" + arch->name +
+                " has no fp8 release format)");
   const fs::path out = args.required("out");
   const uint64_t seed = uint64_t(args.i64("seed", 0));
 
-  auto cfg_json = make_config(args, like == "m2");
+  auto cfg_json = make_config(args, *arch, fp8);
   ModelConfig cfg = parse_model_config(cfg_json);  // validates the requested shape
   std::vector<TensorToWrite> tensors = random_model_tensors(pool, cfg, dt, fp8, seed);
   fs::create_directories(out);
@@ -117,7 +110,9 @@ int run_init(int argc, char** argv) {
   return 0;
 }
 
-const Register reg{"init", "write a random-weight model: --like text-01|m2 --out DIR [--seed S] [--dtype bf16|f16|f32|fp8] [shape flags]", run_init};
+const std::string kHelp = "write a random-weight model: --like " + join(like_names(), "|", "|") +
+                          " --out DIR [--seed S] [--dtype bf16|f16|f32|fp8] [shape flags]";
+const Register reg{"init", kHelp.c_str(), run_init};
 
 }  // namespace
 

@@ -1,5 +1,5 @@
 // `minimax quantize`: a model (HF folder, or GGUF) to a GGUF file in another weight format, with the
-// tensor names and metadata of llama.cpp's converter (minimax-01 / minimax-m2).
+// tensor names and metadata of llama.cpp's converter (the architecture's own keys from its record).
 #include <unistd.h>
 
 #include <cstdio>

@@ -1,6 +1,7 @@
-// GGUF writer for minimax-01 / minimax-m2, following llama.cpp's convert_hf_to_gguf.py (metadata keys
-// and their order, tensor names and order, stacked experts, F32 norms and router) and llama-quantize's
-// "q4_k_m" type recipe.
+// GGUF writer following llama.cpp's convert_hf_to_gguf.py (metadata keys and their order, tensor names
+// and order, stacked experts, F32 norms and router) and llama-quantize's "q4_k_m" type recipe. The
+// architecture comes from the config's record (model/gguf_arch.h): its general.architecture, its own
+// metadata keys and its checks of what GGUF can express (ArchSpec::gguf.write_kvs).
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -13,6 +14,7 @@
 #include "convert/gguf_write.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "model/gguf_arch.h"
 #include "ops/quant.h"
 
 namespace mm {
@@ -20,29 +22,6 @@ namespace mm {
 namespace {
 
 constexpr uint64_t kAlign = 32;
-
-struct Arch {
-  std::string name;  // "minimax-01" / "minimax-m2"
-  bool m01 = false;
-};
-
-Arch arch_of(const nlohmann::json& c) {
-  const std::string mt = c.value("model_type", std::string());
-  if (mt == "minimax_text_01" || mt == "minimax_m1") return {"minimax-01", true};
-  if (mt == "minimax_m2") return {"minimax-m2", false};
-  throw Error("cannot write GGUF: model_type '" + mt + "' is not minimax_text_01 or minimax_m2");
-}
-
-int64_t cfg_int(const nlohmann::json& c, const char* key) {
-  if (!c.contains(key) || !c[key].is_number_integer())
-    throw Error(std::string("cannot write GGUF: config.json needs an integer '") + key + "'");
-  return c[key].get<int64_t>();
-}
-double cfg_num(const nlohmann::json& c, const char* key) {
-  if (!c.contains(key) || !c[key].is_number())
-    throw Error(std::string("cannot write GGUF: config.json needs a number '") + key + "'");
-  return c[key].get<double>();
-}
 
 // Orders names with digit runs compared as numbers (layer 2 before layer 10).
 bool natural_less(const std::string& a, const std::string& b) {
@@ -122,8 +101,8 @@ struct PlanTensor {
 };
 
 std::vector<PlanTensor> make_plan(const nlohmann::json& cfg, const TensorStore& tensors, GgufPolicy policy) {
-  const Arch arch = arch_of(cfg);
-  const int64_t n_layers = cfg_int(cfg, "num_hidden_layers");
+  const ArchSpec& spec = gguf_arch_for_config(cfg);
+  const int64_t n_layers = gguf_cfg_int(cfg, "num_hidden_layers");
   std::vector<std::string> names;
   for (const auto& [name, t] : tensors.all()) names.push_back(name);
   std::sort(names.begin(), names.end(), natural_less);
@@ -134,7 +113,7 @@ std::vector<PlanTensor> make_plan(const nlohmann::json& cfg, const TensorStore& 
   for (const auto& name : names) {
     int expert;
     std::string g = hf_to_gguf_name(name, &expert);
-    if (g.empty()) throw Error("cannot write GGUF: tensor '" + name + "' has no GGUF equivalent for " + arch.name);
+    if (g.empty()) throw Error("cannot write GGUF: tensor '" + name + "' has no GGUF equivalent for " + spec.gguf.arch);
     if (layer_of(g) >= n_layers) continue;  // e.g. multi-token-prediction layers, which llama.cpp drops
     if (expert >= 0) {
       if (!stacks[g].emplace(expert, &tensors.get(name)).second)
@@ -274,18 +253,14 @@ void put_kv(Out& o, const GgufKv& kv) {
   for (const auto& e : kv.value) put_scalar(o, kv.elem_type, e, kv.key);
 }
 
-GgufKv kv_u32(const std::string& k, int64_t v) { return {k, GgufType::UINT32, GgufType::UINT32, v}; }
-GgufKv kv_f32(const std::string& k, double v) { return {k, GgufType::FLOAT32, GgufType::UINT32, v}; }
-GgufKv kv_str(const std::string& k, const std::string& v) { return {k, GgufType::STRING, GgufType::UINT32, v}; }
-
 std::vector<GgufKv> model_kvs(const nlohmann::json& c, const std::vector<PlanTensor>& plan,
                               const GgufWriteOptions& opts) {
-  const Arch arch = arch_of(c);
-  const std::string a = arch.name + ".";
-  const int64_t hidden = cfg_int(c, "hidden_size"), heads = cfg_int(c, "num_attention_heads");
+  const ArchSpec& spec = gguf_arch_for_config(c);
+  const std::string a = std::string(spec.gguf.arch) + ".";
+  const int64_t hidden = gguf_cfg_int(c, "hidden_size"), heads = gguf_cfg_int(c, "num_attention_heads");
   const int64_t head_dim = c.contains("head_dim") && c["head_dim"].is_number_integer() ? c["head_dim"].get<int64_t>()
                                                                                        : hidden / heads;
-  const int64_t n_exp = cfg_int(c, "num_local_experts");
+  const int64_t n_exp = gguf_cfg_int(c, "num_local_experts");
   // Parameter count for general.size_label: experts count once per expert ("E x (shared + 1 expert)").
   double shared = 0, expert = 0;
   for (const auto& p : plan) {
@@ -294,52 +269,33 @@ std::vector<GgufKv> model_kvs(const nlohmann::json& c, const std::vector<PlanTen
     (p.e.name.find("_exps.") != std::string::npos ? expert : shared) += n;
   }
   std::vector<GgufKv> kvs;
-  kvs.push_back(kv_str("general.architecture", arch.name));
-  kvs.push_back(kv_str("general.type", "model"));
-  if (!opts.name.empty()) kvs.push_back(kv_str("general.name", opts.name));
+  kvs.push_back(gguf_kv_str("general.architecture", spec.gguf.arch));
+  kvs.push_back(gguf_kv_str("general.type", "model"));
+  if (!opts.name.empty()) kvs.push_back(gguf_kv_str("general.name", opts.name));
   if (n_exp > 0)
-    kvs.push_back(kv_str("general.size_label", std::to_string(n_exp) + "x" + rounded_count(shared + expert / double(n_exp))));
-  kvs.push_back(kv_u32(a + "block_count", cfg_int(c, "num_hidden_layers")));
-  kvs.push_back(kv_u32(a + "context_length", cfg_int(c, "max_position_embeddings")));
-  kvs.push_back(kv_u32(a + "embedding_length", hidden));
-  kvs.push_back(kv_u32(a + "feed_forward_length", cfg_int(c, "intermediate_size")));
-  kvs.push_back(kv_u32(a + "attention.head_count", heads));
-  kvs.push_back(kv_u32(a + "attention.head_count_kv", c.value("num_key_value_heads", heads)));
-  kvs.push_back(kv_f32(a + "rope.freq_base", cfg_num(c, "rope_theta")));
-  kvs.push_back(kv_f32(a + "attention.layer_norm_rms_epsilon", cfg_num(c, "rms_norm_eps")));
-  kvs.push_back(kv_u32(a + "expert_count", n_exp));
-  kvs.push_back(kv_u32(a + "expert_used_count", cfg_int(c, "num_experts_per_tok")));
-  if (!arch.m01) {
-    const std::string sf = c.value("scoring_func", std::string("sigmoid"));
-    if (sf != "sigmoid" && sf != "softmax") throw Error("cannot write GGUF: scoring_func '" + sf + "' is not supported");
-    kvs.push_back(kv_u32(a + "expert_gating_func", sf == "sigmoid" ? 2 : 1));
-  }
-  kvs.push_back(kv_u32(a + "attention.key_length", head_dim));
-  kvs.push_back(kv_u32(a + "attention.value_length", head_dim));
-  kvs.push_back(kv_u32("general.file_type", policy_file_type(opts.policy)));
-  if (arch.m01) {
-    // GGUF keeps one residual scale; the checkpoint must use the release's uniform alpha, betas 1.
-    const double alpha = cfg_num(c, "layernorm_full_attention_alpha");
-    for (const char* k : {"layernorm_linear_attention_alpha", "layernorm_mlp_alpha"})
-      if (c.contains(k) && cfg_num(c, k) != alpha)
-        throw Error(std::string("cannot write minimax-01 GGUF: ") + k + " differs from layernorm_full_attention_alpha" +
-                    " (GGUF stores a single residual_scale)");
-    for (const char* k : {"layernorm_full_attention_beta", "layernorm_linear_attention_beta", "layernorm_mlp_beta"})
-      if (c.contains(k) && cfg_num(c, k) != 1.0)
-        throw Error(std::string("cannot write minimax-01 GGUF: ") + k + " is not 1 (GGUF cannot express it)");
-    if (c.contains("postnorm") && c["postnorm"] != true)
-      throw Error("cannot write minimax-01 GGUF: postnorm must be true");
-    const auto& atl = c.value("attn_type_list", nlohmann::json::array());
-    for (size_t i = 0; i < atl.size(); ++i)
-      if (atl[i] != (gguf_minimax01_is_softmax(int(i)) ? 1 : 0))
-        throw Error("cannot write minimax-01 GGUF: attn_type_list differs from llama.cpp's fixed pattern "
-                    "(softmax on every 8th layer) at layer " + std::to_string(i));
-    kvs.push_back(kv_f32(a + "residual_scale", alpha));
-  } else {
-    kvs.push_back(kv_u32(a + "expert_feed_forward_length", cfg_int(c, "intermediate_size")));
-  }
-  kvs.push_back(kv_u32(a + "rope.dimension_count", c.value("rotary_dim", head_dim)));
-  kvs.push_back(kv_u32("general.quantization_version", 2));
+    kvs.push_back(gguf_kv_str("general.size_label", std::to_string(n_exp) + "x" + rounded_count(shared + expert / double(n_exp))));
+  kvs.push_back(gguf_kv_u32(a + "block_count", gguf_cfg_int(c, "num_hidden_layers")));
+  kvs.push_back(gguf_kv_u32(a + "context_length", gguf_cfg_int(c, "max_position_embeddings")));
+  kvs.push_back(gguf_kv_u32(a + "embedding_length", hidden));
+  kvs.push_back(gguf_kv_u32(a + "feed_forward_length", gguf_cfg_int(c, "intermediate_size")));
+  kvs.push_back(gguf_kv_u32(a + "attention.head_count", heads));
+  kvs.push_back(gguf_kv_u32(a + "attention.head_count_kv", c.value("num_key_value_heads", heads)));
+  kvs.push_back(gguf_kv_f32(a + "rope.freq_base", gguf_cfg_num(c, "rope_theta")));
+  kvs.push_back(gguf_kv_f32(a + "attention.layer_norm_rms_epsilon", gguf_cfg_num(c, "rms_norm_eps")));
+  kvs.push_back(gguf_kv_u32(a + "expert_count", n_exp));
+  kvs.push_back(gguf_kv_u32(a + "expert_used_count", gguf_cfg_int(c, "num_experts_per_tok")));
+  const size_t after_experts = kvs.size();
+  kvs.push_back(gguf_kv_u32(a + "attention.key_length", head_dim));
+  kvs.push_back(gguf_kv_u32(a + "attention.value_length", head_dim));
+  kvs.push_back(gguf_kv_u32("general.file_type", policy_file_type(opts.policy)));
+  // The architecture's own keys, where llama.cpp's converter writes them (its hook also checks that
+  // GGUF can express the config).
+  GgufArchKvs own;
+  spec.gguf.write_kvs(c, own);
+  kvs.insert(kvs.begin() + std::ptrdiff_t(after_experts), own.after_experts.begin(), own.after_experts.end());
+  kvs.insert(kvs.end(), own.after_file_type.begin(), own.after_file_type.end());
+  kvs.push_back(gguf_kv_u32(a + "rope.dimension_count", c.value("rotary_dim", head_dim)));
+  kvs.push_back(gguf_kv_u32("general.quantization_version", 2));
   for (const auto& kv : opts.extra_kvs) {
     for (const auto& k : kvs)
       if (k.key == kv.key) throw Error("GGUF metadata '" + kv.key + "' given twice");
@@ -350,7 +306,7 @@ std::vector<GgufKv> model_kvs(const nlohmann::json& c, const std::vector<PlanTen
     const std::string key = std::string("tokenizer.ggml.") + k;
     bool given = false;
     for (const auto& kv : kvs) given |= kv.key == key;
-    if (!given && c.contains(k) && c[k].is_number_integer()) kvs.push_back(kv_u32(key, c[k].get<int64_t>()));
+    if (!given && c.contains(k) && c[k].is_number_integer()) kvs.push_back(gguf_kv_u32(key, c[k].get<int64_t>()));
   }
   return kvs;
 }

@@ -5,9 +5,11 @@
 // tensor offsets aligned, inside the file, consistent with type x ne, and not overlapping. A bad file
 // raises mm::Error naming the file (and the key or tensor); nothing is ever read out of bounds.
 //
-// Translation: load_gguf_as_hf() turns a minimax-01 / minimax-m2 GGUF into an HfCheckpoint: an HF
-// dialect config.json and tensors under their HF names and shapes (views into the mapping; stacked
-// experts become per-expert slices).
+// Translation to Hugging Face terms, the part every architecture shares: the common metadata keys as
+// config.json keys, and the tensors under their HF names and shapes (views into the mapping; stacked
+// experts become per-expert slices). Nothing here names an architecture: the entry point that does,
+// load_gguf_as_hf (model/gguf_arch.h), sits in the model layer, finds the architecture's record by
+// general.architecture and adds its own keys (ArchSpec::gguf).
 //
 // Writing lives in convert/gguf_write.h (the io layer only reads).
 #pragma once
@@ -21,7 +23,6 @@
 
 #include "core/dtype.h"
 #include "core/mapped_file.h"
-#include "io/safetensors.h"
 #include "io/tensor_store.h"
 
 namespace mm {
@@ -105,22 +106,30 @@ struct GgufTokenizer {
 // Throws mm::Error if tokenizer.ggml.tokens is absent.
 GgufTokenizer gguf_tokenizer(const GgufFile& f);
 
-// The HF config.json a minimax-01 / minimax-m2 GGUF describes (throws for other architectures).
-nlohmann::json gguf_hf_config(const GgufFile& f);
-// GGUF -> HF checkpoint (config + tensors by HF name, data left in the mapping).
-HfCheckpoint load_gguf_as_hf(const std::string& path);
+// ---- translation to HF terms (shared by every architecture) -------------------------------------------
+
+// The config.json keys every architecture shares, read under "<general.architecture>.": sizes, heads,
+// experts, RoPE, norm epsilon, context length, vocabulary size, tied embeddings, eos/bos ids, and
+// attn_type_list with every layer softmax attention (1), which an architecture with linear-attention
+// layers overrides. Throws mm::Error naming the file and key.
+nlohmann::json gguf_shared_hf_config(const GgufFile& f);
+// A FLOAT32 metadata value as the short decimal an HF config spells (1e-5, not 9.99999974e-06).
+double gguf_config_float(const GgufFile& f, const std::string& key);
+// The file's tensors under their HF names and shapes, data left in the mapping (the store keeps it).
+// attn_types is the config's attn_type_list (it names attn_output, see gguf_to_hf_name).
+TensorStore gguf_hf_tensors(const GgufFile& f, const std::vector<int>& attn_types);
 
 // ---- name mapping (shared by reader and writer) -------------------------------------------------------
 
-// Text-01 layer i uses softmax attention iff (i+1) % 8 == 0 (llama.cpp's default; GGUF has no key).
-inline bool gguf_minimax01_is_softmax(int layer) { return (layer + 1) % 8 == 0; }
 // GGUF tensor name -> HF name. Stacked expert tensors map to a pattern with "{E}" for the expert index
-// and stacked = true. Unknown names give an empty `hf`.
+// and stacked = true. GGUF has one name, attn_output, for the attention output projection; HF calls it
+// self_attn.out_proj in a linear-attention layer (attn_types[layer] == 0) and self_attn.o_proj in a
+// softmax one (1, and past the end of attn_types). Unknown names give an empty `hf`.
 struct GgufHfName {
   std::string hf;
   bool stacked = false;
 };
-GgufHfName gguf_to_hf_name(const std::string& gguf_name, bool minimax01);
+GgufHfName gguf_to_hf_name(const std::string& gguf_name, const std::vector<int>& attn_types);
 // HF name -> GGUF name; `expert` receives the expert index for per-expert weights (else -1). Returns ""
 // for names with no GGUF equivalent.
 std::string hf_to_gguf_name(const std::string& hf_name, int* expert);

@@ -1,4 +1,6 @@
-// GGUF (llama.cpp's minimax-01 / minimax-m2 conventions) -> HF config and tensor names.
+// GGUF -> HF terms, the part every architecture shares (llama.cpp's conventions): the common metadata
+// keys as config.json keys, the tensors under HF names (per-expert slices of the stacked experts), and
+// the tokenizer arrays. The architecture's own keys come from its record (model/gguf_arch.cpp).
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -9,17 +11,6 @@
 namespace mm {
 
 namespace {
-
-// FLOAT32 metadata (1e-5 stored as 9.99999974e-06) as the short decimal the HF config spells.
-double nice_float(const GgufFile& f, const std::string& key) {
-  const GgufKv* kv = f.find_kv(key);
-  double v = f.get_float(key);
-  if (kv->type != GgufType::FLOAT32) return v;
-  char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof(buf) - 1, float(v));
-  *r.ptr = 0;
-  return std::strtod(buf, nullptr);
-}
 
 std::vector<std::string> string_array(const GgufFile& f, const std::string& key) {
   std::vector<std::string> out;
@@ -64,12 +55,18 @@ GgufTokenizer gguf_tokenizer(const GgufFile& f) {
   return t;
 }
 
-nlohmann::json gguf_hf_config(const GgufFile& f) {
-  const std::string arch = f.get_string("general.architecture");
-  if (arch != "minimax-01" && arch != "minimax-m2")
-    throw Error("GGUF file " + f.path() + " has architecture '" + arch +
-                "'; only minimax-01 and minimax-m2 are supported");
-  const std::string p = arch + ".";
+double gguf_config_float(const GgufFile& f, const std::string& key) {
+  const GgufKv* kv = f.find_kv(key);
+  double v = f.get_float(key);
+  if (kv->type != GgufType::FLOAT32) return v;
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof(buf) - 1, float(v));
+  *r.ptr = 0;
+  return std::strtod(buf, nullptr);
+}
+
+nlohmann::json gguf_shared_hf_config(const GgufFile& f) {
+  const std::string p = f.get_string("general.architecture") + ".";
   nlohmann::json c;
   const int64_t n_layers = f.get_int(p + "block_count");
   const int64_t hidden = f.get_int(p + "embedding_length");
@@ -86,8 +83,8 @@ nlohmann::json gguf_hf_config(const GgufFile& f) {
   c["num_key_value_heads"] = f.get_int(p + "attention.head_count_kv", heads);
   c["head_dim"] = head_dim;
   c["rotary_dim"] = f.get_int(p + "rope.dimension_count", head_dim);
-  c["rope_theta"] = nice_float(f, p + "rope.freq_base");
-  c["rms_norm_eps"] = nice_float(f, p + "attention.layer_norm_rms_epsilon");
+  c["rope_theta"] = gguf_config_float(f, p + "rope.freq_base");
+  c["rms_norm_eps"] = gguf_config_float(f, p + "attention.layer_norm_rms_epsilon");
   c["max_position_embeddings"] = f.get_int(p + "context_length");
   c["num_local_experts"] = f.get_int(p + "expert_count");
   c["num_experts_per_tok"] = f.get_int(p + "expert_used_count");
@@ -103,57 +100,28 @@ nlohmann::json gguf_hf_config(const GgufFile& f) {
   }
   if (f.find_kv("tokenizer.ggml.eos_token_id")) c["eos_token_id"] = f.get_int("tokenizer.ggml.eos_token_id");
   if (f.find_kv("tokenizer.ggml.bos_token_id")) c["bos_token_id"] = f.get_int("tokenizer.ggml.bos_token_id");
-
-  std::vector<int> attn_types(size_t(n_layers), 1);
-  if (arch == "minimax-01") {
-    c["model_type"] = "minimax_text_01";
-    c["architectures"] = {"MiniMaxText01ForCausalLM"};
-    for (int64_t i = 0; i < n_layers; ++i) attn_types[size_t(i)] = gguf_minimax01_is_softmax(int(i)) ? 1 : 0;
-    if (!f.find_kv(p + "residual_scale"))
-      throw Error("GGUF file " + f.path() + ": minimax-01.residual_scale (the residual alpha) is missing");
-    const double alpha = nice_float(f, p + "residual_scale");
-    for (const char* k : {"layernorm_full_attention_alpha", "layernorm_linear_attention_alpha", "layernorm_mlp_alpha"})
-      c[k] = alpha;
-    for (const char* k : {"layernorm_full_attention_beta", "layernorm_linear_attention_beta", "layernorm_mlp_beta"})
-      c[k] = 1.0;
-    c["postnorm"] = true;
-    c["block_size"] = 256;
-  } else {
-    c["model_type"] = "minimax_m2";
-    c["architectures"] = {"MiniMaxM2ForCausalLM"};
-    const int64_t gating = f.get_int(p + "expert_gating_func", 2);
-    if (gating != 1 && gating != 2)
-      throw Error("GGUF file " + f.path() + ": minimax-m2.expert_gating_func " + std::to_string(gating) +
-                  " is not supported (1 softmax, 2 sigmoid)");
-    c["scoring_func"] = gating == 2 ? "sigmoid" : "softmax";
-    c["use_routing_bias"] = f.find_tensor("blk.0.exp_probs_b.bias") != nullptr;
-    c["use_qk_norm"] = f.find_tensor("blk.0.attn_q_norm.weight") != nullptr;
-    c["qk_norm_type"] = "per_layer";
-  }
-  c["attn_type_list"] = attn_types;
+  c["attn_type_list"] = std::vector<int>(size_t(n_layers), 1);
   return c;
 }
 
-HfCheckpoint load_gguf_as_hf(const std::string& path) {
-  auto f = std::make_shared<GgufFile>(path);
-  HfCheckpoint ck;
-  ck.config = gguf_hf_config(*f);
-  const bool is_m01 = ck.config["model_type"] == "minimax_text_01";
-  ck.tensors.keep_file(f->mapping());
-  ck.tensors.set_source(path);
-  for (const GgufTensor& t : f->tensors()) {
+TensorStore gguf_hf_tensors(const GgufFile& f, const std::vector<int>& attn_types) {
+  const std::string& path = f.path();
+  TensorStore store;
+  store.keep_file(f.mapping());
+  store.set_source(path);
+  for (const GgufTensor& t : f.tensors()) {
     DType dt;
     if (!ggml_type_to_dtype(t.ggml_type, &dt)) {
       const char* tn = ggml_type_name(t.ggml_type);
       throw Error("GGUF file " + path + ": unsupported GGUF tensor type " + (tn ? tn : "?") + " for tensor '" +
                   t.name + "'");
     }
-    GgufHfName m = gguf_to_hf_name(t.name, is_m01);
+    GgufHfName m = gguf_to_hf_name(t.name, attn_types);
     if (m.hf.empty())
       throw Error("GGUF file " + path + ": tensor '" + t.name + "' has no known HF equivalent");
     std::vector<int64_t> shape(t.ne.rbegin(), t.ne.rend());
     if (!m.stacked) {
-      ck.tensors.add(TensorInfo{m.hf, dt, shape, t.data, t.n_bytes, path});
+      store.add(TensorInfo{m.hf, dt, shape, t.data, t.n_bytes, path});
       continue;
     }
     if (t.ne.size() != 3)
@@ -165,10 +133,10 @@ HfCheckpoint load_gguf_as_hf(const std::string& path) {
     for (int64_t e = 0; e < n_exp; ++e) {
       std::string name = m.hf;
       name.replace(name.find("{E}"), 3, std::to_string(e));
-      ck.tensors.add(TensorInfo{name, dt, eshape, t.data + size_t(e) * per, per, path});
+      store.add(TensorInfo{name, dt, eshape, t.data + size_t(e) * per, per, path});
     }
   }
-  return ck;
+  return store;
 }
 
 }  // namespace mm

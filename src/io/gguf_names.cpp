@@ -1,4 +1,4 @@
-// GGUF <-> HF tensor names for minimax-01 / minimax-m2 (llama.cpp's tensor_mapping conventions).
+// GGUF <-> HF tensor names (llama.cpp's tensor_mapping conventions; the HF names MiniMax's checkpoints use).
 #include <cstdlib>
 
 #include "io/gguf.h"
@@ -13,7 +13,7 @@ struct LayerName {
   bool stacked;
 };
 
-// attn_output is handled separately (out_proj in Text-01 lightning layers, o_proj elsewhere).
+// attn_output is handled separately (out_proj in linear-attention layers, o_proj in softmax ones).
 constexpr LayerName kLayerNames[] = {
     {"attn_norm.weight", "input_layernorm.weight", false},
     {"ffn_norm.weight", "post_attention_layernorm.weight", false},
@@ -45,7 +45,7 @@ bool split_layer(const std::string& name, const std::string& prefix, int* layer,
 
 }  // namespace
 
-GgufHfName gguf_to_hf_name(const std::string& name, bool minimax01) {
+GgufHfName gguf_to_hf_name(const std::string& name, const std::vector<int>& attn_types) {
   if (name == "token_embd.weight") return {"model.embed_tokens.weight", false};
   if (name == "output.weight") return {"lm_head.weight", false};
   if (name == "output_norm.weight") return {"model.norm.weight", false};
@@ -54,8 +54,8 @@ GgufHfName gguf_to_hf_name(const std::string& name, bool minimax01) {
   if (!split_layer(name, "blk.", &layer, &rest)) return {};
   const std::string pre = "model.layers." + std::to_string(layer) + ".";
   if (rest == "attn_output.weight") {
-    bool lightning = minimax01 && !gguf_minimax01_is_softmax(layer);
-    return {pre + (lightning ? "self_attn.out_proj.weight" : "self_attn.o_proj.weight"), false};
+    const bool linear = size_t(layer) < attn_types.size() && attn_types[size_t(layer)] == 0;
+    return {pre + (linear ? "self_attn.out_proj.weight" : "self_attn.o_proj.weight"), false};
   }
   for (const auto& n : kLayerNames)
     if (rest == n.gguf) return {pre + n.hf, n.stacked};

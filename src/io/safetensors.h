@@ -16,14 +16,11 @@ void safetensors_load_file(const std::string& path, TensorStore& store);
 // model.safetensors, or every *.safetensors in the folder.
 TensorStore safetensors_load_dir(const std::string& dir);
 
-// A checkpoint in Hugging Face terms: its config.json and its tensors by HF name.
+// A checkpoint in Hugging Face terms: its config.json and its tensors by HF name. A model folder and a
+// GGUF file both load into one (load_checkpoint, model/model.h).
 struct HfCheckpoint {
   nlohmann::json config;
   TensorStore tensors;
 };
-
-// A model folder (config.json + safetensors) or, when `path` ends in .gguf, a GGUF file translated
-// to HF names and config keys (io/gguf.h). `need_weights=false` allows a folder with only config.json.
-HfCheckpoint load_checkpoint(const std::string& path, bool need_weights = true);
 
 }  // namespace mm

@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "model/blocks.h"
+#include "model/gguf_arch.h"
 #include "ops/basic.h"
 #include "ops/moe.h"
 
@@ -138,6 +139,50 @@ std::unique_ptr<Model> create_m2(ModelConfig cfg, TensorStore tensors) {
   return std::make_unique<M2Model>(std::move(cfg), std::move(tensors));
 }
 
+// ---- GGUF: llama.cpp's minimax-m2 -------------------------------------------------------------------
+
+constexpr const char* kGgufArch = "minimax-m2";
+
+void read_m2_gguf(const GgufFile& f, nlohmann::json& c) {
+  const std::string key = std::string(kGgufArch) + ".expert_gating_func";
+  const int64_t gating = f.get_int(key, 2);
+  if (gating != 1 && gating != 2)
+    throw Error("GGUF file " + f.path() + ": " + key + " " + std::to_string(gating) +
+                " is not supported (1 softmax, 2 sigmoid)");
+  c["scoring_func"] = gating == 2 ? "sigmoid" : "softmax";
+  c["use_routing_bias"] = f.find_tensor("blk.0.exp_probs_b.bias") != nullptr;
+  c["use_qk_norm"] = f.find_tensor("blk.0.attn_q_norm.weight") != nullptr;
+  c["qk_norm_type"] = "per_layer";
+}
+
+void write_m2_gguf(const nlohmann::json& c, GgufArchKvs& kvs) {
+  const std::string p = std::string(kGgufArch) + ".";
+  const std::string sf = c.value("scoring_func", std::string("sigmoid"));
+  if (sf != "sigmoid" && sf != "softmax") throw Error("cannot write GGUF: scoring_func '" + sf + "' is not supported");
+  kvs.after_experts.push_back(gguf_kv_u32(p + "expert_gating_func", sf == "sigmoid" ? 2 : 1));
+  kvs.after_file_type.push_back(gguf_kv_u32(p + "expert_feed_forward_length", gguf_cfg_int(c, "intermediate_size")));
+}
+
+// ---- minimax init --like m2 ---------------------------------------------------------------------------
+
+void m2_init_config(const InitFlags& flags, nlohmann::ordered_json& c) {
+  c["attn_type_list"] = std::vector<int>(static_cast<size_t>(c["num_hidden_layers"].get<int64_t>()), 1);
+  c["rms_norm_eps"] = 1e-6;
+  c["rope_theta"] = 5000000.0;
+  c["qk_norm_type"] = "per_layer";
+  c["use_qk_norm"] = true;
+  c["scoring_func"] = "sigmoid";
+  c["use_routing_bias"] = true;
+  c["use_mtp"] = false;
+  if (flags.fp8) {
+    c["quantization_config"] = {{"quant_method", "fp8"},
+                                {"fmt", "float8_e4m3fn"},
+                                {"activation_scheme", "dynamic"},
+                                {"weight_block_size", {128, 128}},
+                                {"modules_to_not_convert", {"gate", "e_score_correction_bias", "lm_head"}}};
+  }
+}
+
 }  // namespace
 
 ArchSpec m2_arch() {
@@ -145,11 +190,22 @@ ArchSpec m2_arch() {
           .name = "MiniMax-M2",
           .model_types = {"minimax_m2"},
           .hf_classes = {"MiniMaxM2ForCausalLM"},
-          .gguf_arch = "minimax-m2",
           .chat_format = "m2",
           .parse_config = parse_m2_config,
           .visit_tensors = visit_m2_tensors,
-          .create = create_m2};
+          .create = create_m2,
+          .gguf = {.arch = kGgufArch,
+                   .model_types = {"minimax_m2"},
+                   .read_config = read_m2_gguf,
+                   .write_kvs = write_m2_gguf},
+          .init = {.like = "m2",
+                   .layers = 4,
+                   .heads = 8,
+                   .intermediate = 128,
+                   .experts = 16,
+                   .max_position = 196608,
+                   .fp8 = true,
+                   .config = m2_init_config}};
 }
 
 }  // namespace mm

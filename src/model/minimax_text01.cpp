@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "model/blocks.h"
+#include "model/gguf_arch.h"
 #include "ops/basic.h"
 #include "ops/lightning.h"
 #include "ops/matmul.h"
@@ -195,6 +196,68 @@ std::unique_ptr<Model> create_text01(ModelConfig cfg, TensorStore tensors) {
   return std::make_unique<Text01Model>(std::move(cfg), std::move(tensors));
 }
 
+// ---- GGUF: llama.cpp's minimax-01 -------------------------------------------------------------------
+
+constexpr const char* kGgufArch = "minimax-01";
+
+// llama.cpp's fixed layer pattern (GGUF has no key for it): softmax attention iff (i+1) % 8 == 0.
+bool gguf_softmax_layer(int64_t layer) { return (layer + 1) % 8 == 0; }
+
+void read_text01_gguf(const GgufFile& f, nlohmann::json& c) {
+  const std::string p = std::string(kGgufArch) + ".";
+  const int64_t n_layers = c["num_hidden_layers"].get<int64_t>();
+  std::vector<int> attn_types;
+  for (int64_t i = 0; i < n_layers; ++i) attn_types.push_back(gguf_softmax_layer(i) ? 1 : 0);
+  c["attn_type_list"] = attn_types;
+  if (!f.find_kv(p + "residual_scale"))
+    throw Error("GGUF file " + f.path() + ": " + p + "residual_scale (the residual alpha) is missing");
+  const double alpha = gguf_config_float(f, p + "residual_scale");
+  for (const char* k : {"layernorm_full_attention_alpha", "layernorm_linear_attention_alpha", "layernorm_mlp_alpha"})
+    c[k] = alpha;
+  for (const char* k : {"layernorm_full_attention_beta", "layernorm_linear_attention_beta", "layernorm_mlp_beta"})
+    c[k] = 1.0;
+  c["postnorm"] = true;
+  c["block_size"] = 256;
+}
+
+void write_text01_gguf(const nlohmann::json& c, GgufArchKvs& kvs) {
+  const std::string cannot = std::string("cannot write ") + kGgufArch + " GGUF: ";
+  // GGUF keeps one residual scale; the checkpoint must use the release's uniform alpha, betas 1.
+  const double alpha = gguf_cfg_num(c, "layernorm_full_attention_alpha");
+  for (const char* k : {"layernorm_linear_attention_alpha", "layernorm_mlp_alpha"})
+    if (c.contains(k) && gguf_cfg_num(c, k) != alpha)
+      throw Error(cannot + k + " differs from layernorm_full_attention_alpha (GGUF stores a single residual_scale)");
+  for (const char* k : {"layernorm_full_attention_beta", "layernorm_linear_attention_beta", "layernorm_mlp_beta"})
+    if (c.contains(k) && gguf_cfg_num(c, k) != 1.0) throw Error(cannot + k + " is not 1 (GGUF cannot express it)");
+  if (c.contains("postnorm") && c["postnorm"] != true) throw Error(cannot + "postnorm must be true");
+  const auto& atl = c.value("attn_type_list", nlohmann::json::array());
+  for (size_t i = 0; i < atl.size(); ++i)
+    if (atl[i] != (gguf_softmax_layer(int64_t(i)) ? 1 : 0))
+      throw Error(cannot + "attn_type_list differs from llama.cpp's fixed pattern (softmax on every 8th layer) " +
+                  "at layer " + std::to_string(i));
+  kvs.after_file_type.push_back(gguf_kv_f32(std::string(kGgufArch) + ".residual_scale", alpha));
+}
+
+// ---- minimax init --like text-01 ----------------------------------------------------------------------
+
+void text01_init_config(const InitFlags& flags, nlohmann::ordered_json& c) {
+  const int64_t layers = c["num_hidden_layers"].get<int64_t>();
+  const int64_t every = flags.i64("softmax-every", 8);
+  if (every <= 0) throw Error("--softmax-every must be positive");
+  std::vector<int> types;
+  for (int64_t i = 0; i < layers; ++i) types.push_back((i + 1) % every == 0 ? 1 : 0);
+  c["attn_type_list"] = types;
+  const double alpha = std::pow(2.0 * double(layers), 0.25);
+  for (const char* k : {"layernorm_full_attention", "layernorm_linear_attention", "layernorm_mlp"}) {
+    c[std::string(k) + "_alpha"] = alpha;
+    c[std::string(k) + "_beta"] = 1.0;
+  }
+  c["postnorm"] = true;
+  c["rms_norm_eps"] = 1e-5;
+  c["rope_theta"] = 10000000.0;
+  c["block_size"] = flags.i64("block-size", 256);
+}
+
 }  // namespace
 
 ArchSpec text01_arch() {
@@ -202,11 +265,22 @@ ArchSpec text01_arch() {
           .name = "MiniMax-Text-01",
           .model_types = {"minimax_text_01", "minimax_m1", "minimax"},
           .hf_classes = {"MiniMaxText01ForCausalLM", "MiniMaxM1ForCausalLM", "MiniMaxForCausalLM"},
-          .gguf_arch = "minimax-01",
           .chat_format = "text01",
           .parse_config = parse_text01_config,
           .visit_tensors = visit_text01_tensors,
-          .create = create_text01};
+          .create = create_text01,
+          .gguf = {.arch = kGgufArch,
+                   .model_types = {"minimax_text_01", "minimax_m1"},
+                   .read_config = read_text01_gguf,
+                   .write_kvs = write_text01_gguf},
+          .init = {.like = "text-01",
+                   .layers = 8,
+                   .heads = 4,
+                   .intermediate = 256,
+                   .experts = 8,
+                   .max_position = 1048576,
+                   .fp8 = false,
+                   .config = text01_init_config}};
 }
 
 }  // namespace mm

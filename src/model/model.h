@@ -55,6 +55,10 @@ class Model {
 
 // Tensor table of an architecture (used for load checks and parameter counts).
 std::vector<TensorSpec> model_tensor_specs(const ModelConfig& cfg);
+// A model folder (config.json [+ generation_config.json] + safetensors) or, when `path` ends in .gguf, a
+// GGUF file translated to HF names and config keys (load_gguf_as_hf, model/gguf_arch.h).
+// `need_weights=false` allows a folder with only config.json.
+HfCheckpoint load_checkpoint(const std::string& path, bool need_weights = true);
 // Loads config + weights from a model folder or .gguf file; validates everything.
 std::unique_ptr<Model> load_model(const std::string& path);
 // Builds a model from an already loaded checkpoint (takes ownership of its tensors).

@@ -1,9 +1,11 @@
-// load_checkpoint: a model path (HF folder or GGUF file) to config + tensors in HF terms.
+// load_checkpoint: a model path (HF folder or GGUF file) to config + tensors in HF terms. In the model
+// layer because a GGUF file needs its architecture's record (model/gguf_arch.h).
 #include <filesystem>
 
 #include "core/error.h"
-#include "io/gguf.h"
 #include "io/safetensors.h"
+#include "model/gguf_arch.h"
+#include "model/model.h"
 
 namespace mm {
 
