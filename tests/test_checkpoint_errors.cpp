@@ -94,6 +94,13 @@ TEST(CorruptSafetensors, HeaderNestedTooDeep) {
   expect_load_error(m.dir.str(), {"deeper than 128 levels"});
 }
 
+TEST(CorruptConfig, NestedTooDeep) {
+  ModelCopy m;
+  fs::remove(m.dir.path / "config.json");
+  spit(m.dir.path / "config.json", "{\"a\": " + std::string(100000, '[') + std::string(100000, ']') + "}");
+  expect_load_error(m.dir.str(), {"config.json nests JSON deeper than 128 levels"});
+}
+
 TEST(CorruptSafetensors, HeaderNotObject) {
   ModelCopy m;
   m.write(std::string("[1, 2, 3]"), m.data());

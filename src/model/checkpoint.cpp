@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/json_depth.h"
 #include "io/safetensors.h"
 #include "model/gguf_arch.h"
 #include "model/model.h"
@@ -20,7 +21,10 @@ HfCheckpoint load_checkpoint(const std::string& path, bool need_weights) {
   std::string cfg = (fs::path(path) / "config.json").string();
   if (!fs::exists(cfg)) throw Error("no config.json in " + path);
   try {
-    ck.config = nlohmann::json::parse(read_text_file(cfg));
+    const std::string text = read_text_file(cfg);
+    if (json_nesting_depth(text, kMaxJsonDepth + 1) > kMaxJsonDepth)
+      throw Error(cfg + " nests JSON deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    ck.config = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     throw Error("invalid " + cfg + ": " + e.what());
   }
@@ -29,7 +33,10 @@ HfCheckpoint load_checkpoint(const std::string& path, bool need_weights) {
   std::string gen = (fs::path(path) / "generation_config.json").string();
   if (fs::exists(gen)) {
     try {
-      auto g = nlohmann::json::parse(read_text_file(gen));
+      const std::string gtext = read_text_file(gen);
+      if (json_nesting_depth(gtext, kMaxJsonDepth + 1) > kMaxJsonDepth)
+        throw Error(gen + " nests JSON deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+      auto g = nlohmann::json::parse(gtext);
       for (const char* k : {"eos_token_id", "bos_token_id"})
         if (g.contains(k) && !g[k].is_null() && (!ck.config.contains(k) || ck.config[k].is_null()))
           ck.config[k] = g[k];
