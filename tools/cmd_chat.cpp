@@ -39,7 +39,8 @@ int run_chat(int argc, char** argv) {
 
   auto turn = [&](const std::string& user) {
     msgs.push_back({.role = "user", .content = user});
-    std::vector<int32_t> ids = tok->encode(chat_render(fmt, msgs, nullptr, true));
+    const ChatPrompt prompt = chat_render_prompt(fmt, msgs, nullptr, true);
+    std::vector<int32_t> ids = tok->encode(prompt.text, prompt.plain);
     // Reuse the sequence when it holds a prefix of the new prompt; otherwise start over (a lightning
     // state cannot be rewound).
     size_t common = 0;

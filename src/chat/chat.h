@@ -19,6 +19,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tokenizer/text_range.h"
+
 namespace mm {
 
 enum class ChatFormat { Text01, M2 };  // Text01 covers MiniMax-Text-01 and MiniMax-M1
@@ -63,6 +65,19 @@ std::string chat_render(ChatFormat fmt, const std::vector<ChatMessage>& msgs, co
 // Same, keeping the key order of the tool definitions as given.
 std::string chat_render_ordered(ChatFormat fmt, const std::vector<ChatMessage>& msgs,
                                 const nlohmann::ordered_json& tools, bool add_generation_prompt = true);
+
+// A rendered prompt and the byte ranges of it that are message text (contents, reasoning, tool
+// definitions, names and arguments: what a client or an earlier reply wrote), for
+// Tokenizer::encode(text, plain): control tokens are recognised only in the template's own text, so a
+// client cannot forge a turn by writing `]~b]system` or `<minimax:tool_call>`.
+struct ChatPrompt {
+  std::string text;
+  std::vector<TextRange> plain;  // sorted, disjoint
+  void add(std::string_view template_text);
+  void add_plain(std::string_view message_text);
+};
+ChatPrompt chat_render_prompt(ChatFormat fmt, const std::vector<ChatMessage>& msgs,
+                              const nlohmann::ordered_json& tools, bool add_generation_prompt = true);
 
 // Text that starts the assistant's reply with a tool call, for tool_choice "required" (name empty) or a
 // named function: appended to the generation prompt so the model continues inside the call, and fed to

@@ -238,48 +238,68 @@ const char* kM1ToolsTail =
     "tool-name and json-object of arguments, following the format below:\n<tool_calls>\n{\"name\": <tool-name-1>, "
     "\"arguments\": <args-json-object-1>}\n...\n</tool_calls><end_of_sentence>\n";
 
-std::string render_text01(const std::vector<ChatMessage>& msgs, const std::vector<ojson>& fns, bool gen) {
-  std::string out = "<begin_of_document>";
+ChatPrompt render_text01(const std::vector<ChatMessage>& msgs, const std::vector<ojson>& fns, bool gen) {
+  ChatPrompt out;
+  out.add("<begin_of_document>");
   std::string system;
   for (const auto& m : msgs)
     if (m.role == "system") system += m.content;
-  if (!system.empty()) out += "<beginning_of_sentence>system ai_setting=assistant\n" + system + "<end_of_sentence>\n";
+  if (!system.empty()) {
+    out.add("<beginning_of_sentence>system ai_setting=assistant\n");
+    out.add_plain(system);
+    out.add("<end_of_sentence>\n");
+  }
   if (!fns.empty()) {
-    out += kM1ToolsHead;
-    for (const auto& fn : fns) out += chat_json_dumps(fn) + "\n";
-    out += kM1ToolsTail;
+    out.add(kM1ToolsHead);
+    for (const auto& fn : fns) {
+      out.add_plain(chat_json_dumps(fn));
+      out.add("\n");
+    }
+    out.add(kM1ToolsTail);
   }
   std::map<std::string, std::string> call_names;  // tool-call id -> function name
   for (size_t i = 0; i < msgs.size(); ++i) {
     const ChatMessage& m = msgs[i];
     if (m.role == "user") {
-      out += "<beginning_of_sentence>user name=user\n" + m.content + "<end_of_sentence>\n";
+      out.add("<beginning_of_sentence>user name=user\n");
+      out.add_plain(m.content);
+      out.add("<end_of_sentence>\n");
     } else if (m.role == "assistant") {
-      out += "<beginning_of_sentence>ai name=assistant\n" + m.content;
+      out.add("<beginning_of_sentence>ai name=assistant\n");
+      out.add_plain(m.content);
       if (!m.tool_calls.empty()) {
-        if (!m.content.empty() && m.content.back() != '\n') out += '\n';
-        out += "<tool_calls>\n";
+        if (!m.content.empty() && m.content.back() != '\n') out.add("\n");
+        out.add("<tool_calls>\n");
         for (const auto& c : m.tool_calls) {
-          out += "{\"name\": " + chat_json_dumps(ojson(c.name)) + ", \"arguments\": " +
-                 chat_json_dumps(parse_arguments(c)) + "}\n";
+          out.add("{\"name\": ");
+          out.add_plain(chat_json_dumps(ojson(c.name)));
+          out.add(", \"arguments\": ");
+          out.add_plain(chat_json_dumps(parse_arguments(c)));
+          out.add("}\n");
           if (!c.id.empty()) call_names[c.id] = c.name;
         }
-        out += "</tool_calls>";
+        out.add("</tool_calls>");
       }
-      out += "<end_of_sentence>\n";
+      out.add("<end_of_sentence>\n");
     } else if (m.role == "tool") {
-      if (i == 0 || msgs[i - 1].role != "tool") out += "<beginning_of_sentence>tool name=tools\n";
+      if (i == 0 || msgs[i - 1].role != "tool") out.add("<beginning_of_sentence>tool name=tools\n");
       std::string name = m.name;
       if (name.empty()) {
         auto it = call_names.find(m.tool_call_id);
         if (it != call_names.end()) name = it->second;
       }
-      if (!name.empty()) out += "tool name: " + name + "\n";
-      out += "tool result: " + m.content + "\n\n";
-      if (i + 1 == msgs.size() || msgs[i + 1].role != "tool") out += "<end_of_sentence>\n";
+      if (!name.empty()) {
+        out.add("tool name: ");
+        out.add_plain(name);
+        out.add("\n");
+      }
+      out.add("tool result: ");
+      out.add_plain(m.content);
+      out.add("\n\n");
+      if (i + 1 == msgs.size() || msgs[i + 1].role != "tool") out.add("<end_of_sentence>\n");
     }
   }
-  if (gen) out += "<beginning_of_sentence>ai name=assistant\n";
+  if (gen) out.add("<beginning_of_sentence>ai name=assistant\n");
   return out;
 }
 
@@ -292,21 +312,27 @@ const char* kM2ToolsTail =
     "<minimax:tool_call>\n<invoke name=\"tool-name-1\">\n<parameter name=\"param-key-1\">param-value-1</parameter>\n"
     "<parameter name=\"param-key-2\">param-value-2</parameter>\n...\n</invoke>\n</minimax:tool_call>";
 
-std::string render_m2(const std::vector<ChatMessage>& all, const std::vector<ojson>& fns, bool gen) {
-  std::string out = "]~!b[]~b]system\n";
+ChatPrompt render_m2(const std::vector<ChatMessage>& all, const std::vector<ojson>& fns, bool gen) {
+  ChatPrompt out;
+  out.add("]~!b[]~b]system\n");
   size_t start = 0;
   if (!all.empty() && all[0].role == "system") {
     start = 1;
-    out += all[0].content.empty() ? kM2DefaultSystem : all[0].content;
+    if (all[0].content.empty()) out.add(kM2DefaultSystem);
+    else out.add_plain(all[0].content);
   } else {
-    out += kM2DefaultSystem;
+    out.add(kM2DefaultSystem);
   }
   if (!fns.empty()) {
-    out += kM2ToolsHead;
-    for (const auto& fn : fns) out += "<tool>" + chat_json_dumps(fn) + "</tool>\n";
-    out += kM2ToolsTail;
+    out.add(kM2ToolsHead);
+    for (const auto& fn : fns) {
+      out.add("<tool>");
+      out.add_plain(chat_json_dumps(fn));
+      out.add("</tool>\n");
+    }
+    out.add(kM2ToolsTail);
   }
-  out += "[e~[\n";
+  out.add("[e~[\n");
   const std::vector<ChatMessage> msgs(all.begin() + static_cast<std::ptrdiff_t>(start), all.end());
   long last_user = -1;
   for (size_t i = 0; i < msgs.size(); ++i)
@@ -315,7 +341,7 @@ std::string render_m2(const std::vector<ChatMessage>& all, const std::vector<ojs
   for (size_t i = 0; i < msgs.size(); ++i) {
     const ChatMessage& m = msgs[i];
     if (m.role == "assistant") {
-      out += "]~b]ai\n";
+      out.add("]~b]ai\n");
       std::string reasoning = m.reasoning_content, content = m.content;
       if (reasoning.empty()) {
         size_t close = content.find("</think>");
@@ -326,42 +352,68 @@ std::string render_m2(const std::vector<ChatMessage>& all, const std::vector<ojs
           content = strip_newlines(std::string_view(content).substr(content.rfind("</think>") + 8));
         }
       }
-      if (!reasoning.empty() && static_cast<long>(i) > last_user) out += "<think>\n" + reasoning + "\n</think>\n\n";
-      out += content;
+      if (!reasoning.empty() && static_cast<long>(i) > last_user) {
+        out.add("<think>\n");
+        out.add_plain(reasoning);
+        out.add("\n</think>\n\n");
+      }
+      out.add_plain(content);
       if (!m.tool_calls.empty()) {
-        out += "\n<minimax:tool_call>\n";
+        out.add("\n<minimax:tool_call>\n");
         for (const auto& c : m.tool_calls) {
-          out += "<invoke name=\"" + c.name + "\">\n";
+          out.add("<invoke name=\"");
+          out.add_plain(c.name);
+          out.add("\">\n");
           ojson args = parse_arguments(c);
           for (auto it = args.begin(); it != args.end(); ++it) {
-            out += "<parameter name=\"" + it.key() + "\">";
-            out += it.value().is_string() ? it.value().get<std::string>() : chat_json_dumps(it.value());
-            out += "</parameter>\n";
+            out.add("<parameter name=\"");
+            out.add_plain(it.key());
+            out.add("\">");
+            out.add_plain(it.value().is_string() ? it.value().get<std::string>() : chat_json_dumps(it.value()));
+            out.add("</parameter>\n");
           }
-          out += "</invoke>\n";
+          out.add("</invoke>\n");
         }
-        out += "</minimax:tool_call>";
+        out.add("</minimax:tool_call>");
       }
-      out += "[e~[\n";
+      out.add("[e~[\n");
     } else if (m.role == "tool") {
-      if (i == 0 || msgs[i - 1].role != "tool") out += "]~b]tool";
-      out += "\n<response>" + m.content + "</response>";
-      if (i + 1 == msgs.size() || msgs[i + 1].role != "tool") out += "[e~[\n";
+      if (i == 0 || msgs[i - 1].role != "tool") out.add("]~b]tool");
+      out.add("\n<response>");
+      out.add_plain(m.content);
+      out.add("</response>");
+      if (i + 1 == msgs.size() || msgs[i + 1].role != "tool") out.add("[e~[\n");
     } else if (m.role == "user") {
-      out += "]~b]user\n" + m.content + "[e~[\n";
+      out.add("]~b]user\n");
+      out.add_plain(m.content);
+      out.add("[e~[\n");
     }
   }
-  if (gen) out += "]~b]ai\n<think>\n";
+  if (gen) out.add("]~b]ai\n<think>\n");
   return out;
 }
 
 }  // namespace
 
-std::string chat_render_ordered(ChatFormat fmt, const std::vector<ChatMessage>& msgs, const ojson& tools,
-                                bool add_generation_prompt) {
+void ChatPrompt::add(std::string_view t) { text += t; }
+
+void ChatPrompt::add_plain(std::string_view t) {
+  if (t.empty()) return;
+  if (!plain.empty() && plain.back().end == text.size()) plain.back().end += t.size();  // adjacent: one range
+  else plain.push_back({text.size(), text.size() + t.size()});
+  text += t;
+}
+
+ChatPrompt chat_render_prompt(ChatFormat fmt, const std::vector<ChatMessage>& msgs, const ojson& tools,
+                              bool add_generation_prompt) {
   const std::vector<ojson> fns = chat_tool_functions(tools);
   return fmt == ChatFormat::M2 ? render_m2(msgs, fns, add_generation_prompt)
                                : render_text01(msgs, fns, add_generation_prompt);
+}
+
+std::string chat_render_ordered(ChatFormat fmt, const std::vector<ChatMessage>& msgs, const ojson& tools,
+                                bool add_generation_prompt) {
+  return chat_render_prompt(fmt, msgs, tools, add_generation_prompt).text;
 }
 
 std::string chat_render(ChatFormat fmt, const std::vector<ChatMessage>& msgs, const nlohmann::json& tools,

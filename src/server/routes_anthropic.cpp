@@ -135,7 +135,9 @@ Prepared prepare(ServerContext& ctx, const json& body, bool for_generation) {
   json tools = to_openai_tools(body, none, any, only);  // sets none / any / only
   p.tools = select_tools(tools, none, only);
   p.forced = forced_tool_call(ctx.format, p.tools, any || !only.empty(), only);
-  p.req.prompt = ctx.tok.encode(chat_render(ctx.format, msgs, p.tools) + p.forced);
+  ChatPrompt prompt = chat_render_prompt(ctx.format, msgs, nlohmann::ordered_json(p.tools));
+  prompt.add(p.forced);
+  p.req.prompt = ctx.tok.encode(prompt.text, prompt.plain);  // message text cannot write control tokens
   if (!for_generation) return p;
   parse_sampling(body, p.req);
   p.req.stop = get_string_list(body, "stop_sequences");

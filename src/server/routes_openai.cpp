@@ -112,7 +112,9 @@ void chat_completions(ServerContext& ctx, const httplib::Request& http_req, cons
   const std::string forced = forced_tool_call(ctx.format, tools, required || !only.empty(), only);
 
   GenRequest req;
-  req.prompt = ctx.tok.encode(chat_render(ctx.format, msgs, tools) + forced);
+  ChatPrompt prompt = chat_render_prompt(ctx.format, msgs, nlohmann::ordered_json(tools));
+  prompt.add(forced);
+  req.prompt = ctx.tok.encode(prompt.text, prompt.plain);  // message text cannot write control tokens
   parse_sampling(body, req);
   req.stop = get_string_list(body, "stop");
   req.stop_ids = ctx.end_ids;

@@ -1,5 +1,7 @@
 #include "tokenizer/added_vocab.h"
 
+#include <algorithm>
+
 #include "tokenizer/unicode.h"
 
 namespace mm::tok {
@@ -74,13 +76,24 @@ static bool word_char_at(std::string_view s, size_t pos) {
   return is_alphanumeric(decode_utf8(s.data() + pos, &n));
 }
 
-void AddedTokenMatcher::split(std::string_view text, bool parse_special, std::vector<Segment>& out) const {
-  size_t emitted = 0, from = 0, b = 0, e = 0;
+void AddedTokenMatcher::split(std::string_view text, bool parse_special, std::vector<Segment>& out,
+                              std::span<const TextRange> plain) const {
+  size_t emitted = 0, from = 0, b = 0, e = 0, next_plain = 0;
   int32_t t = -1;
   while (!tokens_.empty() && from < text.size() && find(text, from, &b, &e, &t)) {
     from = e;  // the search resumes after this match, whether or not it is used
     const AddedToken& tok = *tokens_[t];
     if (!parse_special && tok.special) continue;
+    if (tok.special && !plain.empty()) {  // matches come in increasing order: so can the ranges
+      while (next_plain < plain.size() && plain[next_plain].end <= b) ++next_plain;
+      if (next_plain < plain.size() && plain[next_plain].begin < e) {
+        // Not a token here. Search again from the next byte (a token of the template may start inside
+        // this match), or past the plain range when the match started in it (none may start there).
+        const TextRange& r = plain[next_plain];
+        from = b >= r.begin ? std::max(r.end, b + 1) : b + 1;
+        continue;
+      }
+    }
     if (tok.single_word && (word_char_before(text, b) || word_char_at(text, e))) continue;
     if (tok.lstrip) {
       // Swallow the whitespace before the token, but not text already emitted.

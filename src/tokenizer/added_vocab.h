@@ -3,9 +3,12 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "tokenizer/text_range.h"
 
 namespace mm::tok {
 
@@ -29,8 +32,10 @@ class AddedTokenMatcher {
   bool empty() const { return tokens_.empty(); }
 
   // Splits `text` into segments, appending to `out`. With parse_special false, special tokens are
-  // not recognised (HF's encode_special_tokens), non-special added tokens still are.
-  void split(std::string_view text, bool parse_special, std::vector<Segment>& out) const;
+  // not recognised (HF's encode_special_tokens), non-special added tokens still are; with it true,
+  // a special token that overlaps one of the `plain` ranges (sorted, disjoint) is not recognised either.
+  void split(std::string_view text, bool parse_special, std::vector<Segment>& out,
+             std::span<const TextRange> plain = {}) const;
 
  private:
   struct Node {

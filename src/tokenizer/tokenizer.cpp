@@ -174,9 +174,35 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json_string(const std::string& text) 
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool parse_special) const {
+  return encode_impl(text, parse_special, {});
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, std::span<const TextRange> plain) const {
+  for (size_t i = 0; i < plain.size(); ++i)
+    MM_CHECK(plain[i].begin <= plain[i].end && plain[i].end <= text.size() && (i == 0 || plain[i - 1].end <= plain[i].begin),
+             "Tokenizer::encode: plain ranges must be sorted, disjoint and inside the text");
+  if (is_valid_utf8(text)) return encode_impl(text, true, plain);
+  // Invalid bytes are replaced (U+FFFD, 3 bytes each), which moves the offsets: repair the text piece by
+  // piece and move the ranges with it.
+  std::string fixed;
+  std::vector<TextRange> moved;
+  size_t at = 0;
+  for (const TextRange& r : plain) {
+    fixed += to_valid_utf8(text.substr(at, r.begin - at));
+    const size_t b = fixed.size();
+    fixed += to_valid_utf8(text.substr(r.begin, r.end - r.begin));
+    moved.push_back({b, fixed.size()});
+    at = r.end;
+  }
+  fixed += to_valid_utf8(text.substr(at));
+  return encode_impl(fixed, true, moved);
+}
+
+std::vector<int32_t> Tokenizer::encode_impl(std::string_view text, bool parse_special,
+                                            std::span<const TextRange> plain) const {
   const Impl& m = *impl_;
   std::string repaired;
-  if (!is_valid_utf8(text)) {
+  if (!is_valid_utf8(text)) {  // (encode with plain ranges repairs piece by piece before it gets here)
     repaired = to_valid_utf8(text);
     text = repaired;
   }
@@ -184,7 +210,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool parse_special
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 4);
   s.outer.clear();
-  m.raw_matcher.split(text, parse_special, s.outer);
+  m.raw_matcher.split(text, parse_special, s.outer, plain);
   std::string normalized;
   for (const Segment& seg : s.outer) {
     if (seg.id >= 0) {
@@ -192,12 +218,19 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool parse_special
       continue;
     }
     std::string_view piece = seg.text;
+    // Special tokens matched after normalization: only in pieces that touch no plain range.
+    bool piece_special = parse_special;
+    if (piece_special && !plain.empty()) {
+      const size_t b = size_t(piece.data() - text.data()), e = b + piece.size();
+      for (const TextRange& r : plain)
+        if (r.begin < e && b < r.end) piece_special = false;
+    }
     if (!m.normalizer.empty()) {
       normalized = m.normalizer.apply(piece);
       piece = normalized;
     }
     s.inner.clear();
-    m.normalized_matcher.split(piece, parse_special, s.inner);
+    m.normalized_matcher.split(piece, piece_special, s.inner);
     for (const Segment& sub : s.inner) {
       if (sub.id >= 0) {
         out.push_back(sub.id);

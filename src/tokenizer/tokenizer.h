@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tokenizer/text_range.h"
+
 namespace mm {
 
 class ThreadPool;
@@ -30,6 +32,10 @@ class Tokenizer {
   // parse_special: recognise special added tokens written in the text (HF default); false treats
   // them as plain text (non-special added tokens are still recognised, as in HF). Thread-safe.
   std::vector<int32_t> encode(std::string_view text, bool parse_special = true) const;
+  // As encode(text, true), except that special tokens are not recognised where they overlap a `plain`
+  // range (byte ranges of text, sorted and disjoint): a chat prompt whose message contents are plain,
+  // so that a client cannot write the template's control tokens. Same tokens as encode() otherwise.
+  std::vector<int32_t> encode(std::string_view text, std::span<const TextRange> plain) const;
   // encode() of each text, spread over `pool`.
   std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts, ThreadPool& pool) const;
   // Throws mm::Error on an id outside [0, vocab_size()). Ids inside the range that name no token
@@ -44,6 +50,7 @@ class Tokenizer {
   struct Impl;
 
  private:
+  std::vector<int32_t> encode_impl(std::string_view text, bool parse_special, std::span<const TextRange> plain) const;
   friend class StreamDecoder;
   explicit Tokenizer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
