@@ -130,6 +130,36 @@ TEST(CorruptSafetensors, SizeInconsistentWithShape) {
   expect_load_error(m.dir.str(), {"model.norm.weight", "needs"});
 }
 
+// A header length one byte short (the header's padding space becomes data): every tensor would be read
+// one byte off, giving NaN logits; the tensors no longer tile the data section, so it is refused.
+TEST(CorruptSafetensors, HeaderLengthOffByOne) {
+  ModelCopy m;
+  const std::string text = m.header().dump() + "   ";
+  const std::string data = m.data();
+  const uint64_t n = text.size() - 1;
+  std::string out(8, '\0');
+  std::memcpy(out.data(), &n, 8);
+  spit(m.st, out + text + data);
+  expect_load_error(m.dir.str(), {"data section has " + std::to_string(data.size() + 1) + " bytes",
+                                  "tensors cover " + std::to_string(data.size())});
+}
+
+TEST(CorruptSafetensors, BytesBelongingToNoTensor) {
+  ModelCopy m;
+  m.write(m.header(), m.data() + std::string(16, '\0'));
+  expect_load_error(m.dir.str(), {"tensors cover"});
+  auto h = m.header();
+  const auto off = h["model.norm.weight"]["data_offsets"];
+  // Every tensor from model.norm.weight on moved 64 bytes later: a hole before it.
+  for (auto& [name, e] : h.items())
+    if (name != "__metadata__" && e["data_offsets"][0].get<uint64_t>() >= off[0].get<uint64_t>())
+      e["data_offsets"] = {e["data_offsets"][0].get<uint64_t>() + 64, e["data_offsets"][1].get<uint64_t>() + 64};
+  std::string d = m.data();
+  d.insert(size_t(off[0].get<uint64_t>()), 64, '\0');
+  m.write(h, d);
+  expect_load_error(m.dir.str(), {"belong to no tensor", "model.norm.weight"});
+}
+
 TEST(CorruptSafetensors, OverlappingTensors) {
   ModelCopy m;
   auto h = m.header();
@@ -159,8 +189,16 @@ TEST(CorruptSafetensors, BadDataOffsets) {
 TEST(CorruptSafetensors, MissingRequiredTensor) {
   ModelCopy m;
   auto h = m.header();
-  h.erase("model.layers.3.self_attn.k_proj.weight");
-  m.write(h, m.data());
+  std::string d = m.data();
+  // Drop the entry and its bytes, moving the later tensors down (the data section stays fully covered).
+  const std::string gone = "model.layers.3.self_attn.k_proj.weight";
+  const uint64_t b = h[gone]["data_offsets"][0], e = h[gone]["data_offsets"][1];
+  h.erase(gone);
+  d.erase(size_t(b), size_t(e - b));
+  for (auto& [name, t] : h.items())
+    if (name != "__metadata__" && t["data_offsets"][0].get<uint64_t>() >= e)
+      t["data_offsets"] = {t["data_offsets"][0].get<uint64_t>() - (e - b), t["data_offsets"][1].get<uint64_t>() - (e - b)};
+  m.write(h, d);
   expect_load_error(m.dir.str(), {"missing tensor 'model.layers.3.self_attn.k_proj.weight'"});
 }
 

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <fstream>
 
 #include "test_util.h"
 
@@ -95,6 +97,35 @@ TEST(Cli, InitMakesALoadableModel) {
           " --seed 3 2>&1");
   auto cmp = run_cmd("cmp " + d.str() + "/model.safetensors " + d2.str() + "/model.safetensors");
   EXPECT_EQ(cmp.first, 0);
+}
+
+// NaN weights (a corrupt file that is still well formed) give NaN logits: `logits` prints valid JSON
+// (null for them), says what is wrong and exits non-zero, instead of bare `nan` and exit 0.
+TEST(Cli, NonFiniteLogitsAreAnErrorAndStillJson) {
+  test::TempDir d;
+  auto [rc, out] = run_cmd(cli() + " init --like m2 --out " + d.str() +
+                           " --hidden 64 --layers 2 --heads 2 --kv-heads 1 --head-dim 16 --experts 4 --inter 32"
+                           " --vocab 100 --dtype f32 --seed 3 2>&1");
+  ASSERT_EQ(rc, 0) << out;
+  const std::string st = d.str() + "/model.safetensors";
+  std::string bytes = test::read_bytes(st);
+  uint64_t n_header;
+  std::memcpy(&n_header, bytes.data(), 8);
+  const auto header = nlohmann::json::parse(bytes.substr(8, size_t(n_header)));
+  const auto off = header.at("model.norm.weight").at("data_offsets");
+  const float nan = std::nanf("");
+  for (uint64_t b = off[0].get<uint64_t>(); b < off[1].get<uint64_t>(); b += 4)
+    std::memcpy(bytes.data() + 8 + n_header + b, &nan, 4);
+  {
+    std::ofstream f(st, std::ios::binary | std::ios::trunc);
+    f.write(bytes.data(), std::streamsize(bytes.size()));
+  }
+  auto [rc2, out2] = run_cmd(cli() + " logits --model " + d.str() + " --ids 1,2,3 2>" + d.str() + "/err.txt");
+  EXPECT_NE(rc2, 0);
+  auto j = nlohmann::json::parse(out2);  // valid JSON
+  ASSERT_EQ(j["logits"].size(), 3u);
+  EXPECT_TRUE(j["logits"][0][0].is_null());
+  EXPECT_NE(test::read_bytes(d.str() + "/err.txt").find("NaN or infinite"), std::string::npos);
 }
 
 TEST(Cli, BadArgumentsExitNonZero) {

@@ -1,4 +1,5 @@
 // `minimax logits` and `minimax generate`: run a model on token ids.
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -25,14 +26,20 @@ std::vector<int32_t> to_ids(const std::vector<int64_t>& v) {
   return r;
 }
 
-void print_float_row(std::string& out, const float* v, int64_t n) {
+// A JSON array of the values; non-finite ones (which JSON cannot spell) are written as null and counted.
+int64_t print_float_row(std::string& out, const float* v, int64_t n) {
   out += '[';
   char buf[32];
+  int64_t n_bad = 0;
   for (int64_t i = 0; i < n; ++i) {
-    int len = std::snprintf(buf, sizeof buf, "%s%.8g", i ? "," : "", double(v[i]));
+    const bool finite = std::isfinite(v[i]);
+    n_bad += !finite;
+    int len = finite ? std::snprintf(buf, sizeof buf, "%s%.8g", i ? "," : "", double(v[i]))
+                     : std::snprintf(buf, sizeof buf, "%snull", i ? "," : "");
     out.append(buf, size_t(len));
   }
   out += ']';
+  return n_bad;
 }
 
 int run_logits(int argc, char** argv) {
@@ -67,12 +74,16 @@ int run_logits(int argc, char** argv) {
     model->forward({&it, 1}, ctx);
   }
   std::string out = "{\"logits\": [";
+  int64_t n_bad = 0;
   for (int64_t t = 0; t < n; ++t) {
     if (t) out += ", ";
-    print_float_row(out, logits.data() + t * vocab, vocab);
+    n_bad += print_float_row(out, logits.data() + t * vocab, vocab);
   }
   out += "]}\n";
   std::fwrite(out.data(), 1, out.size(), stdout);
+  if (n_bad > 0)
+    throw Error(std::to_string(n_bad) + " logits are NaN or infinite (printed as null): the model file is likely "
+                "corrupt (check its weights and norm / RoPE parameters)");
   return 0;
 }
 

@@ -73,6 +73,10 @@ nlohmann::json gguf_shared_hf_config(const GgufFile& f) {
   const int64_t heads = f.get_int(p + "attention.head_count");
   if (n_layers <= 0 || hidden <= 0 || heads <= 0)
     throw Error("GGUF file " + f.path() + ": block_count, embedding_length and head_count must be positive");
+  // Every layer has tensors: a block_count beyond the tensor count is corrupt (and would size tables by it).
+  if (uint64_t(n_layers) > f.tensors().size())
+    throw Error("GGUF file " + f.path() + ": block_count " + std::to_string(n_layers) + " exceeds the " +
+                std::to_string(f.tensors().size()) + " tensors the file holds");
   const int64_t head_dim = f.get_int(p + "attention.key_length", hidden / heads);
   c["hidden_size"] = hidden;
   c["intermediate_size"] = f.find_kv(p + "expert_feed_forward_length")

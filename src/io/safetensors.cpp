@@ -97,6 +97,19 @@ void safetensors_load_file(const std::string& path, TensorStore& store) {
   for (size_t i = 1; i < spans.size(); ++i)
     if (spans[i].begin < spans[i - 1].end && spans[i].begin != spans[i].end)
       bad(path, "tensors '" + spans[i - 1].name + "' and '" + spans[i].name + "' overlap");
+  // The tensors must tile the data section exactly (as the safetensors library requires): a hole or an
+  // uncovered tail means the header length or the offsets are wrong, and the data would be misread.
+  uint64_t covered = 0;
+  for (const Span& sp : spans) {
+    if (sp.begin == sp.end) continue;
+    if (sp.begin != covered)
+      bad(path, "bytes [" + std::to_string(covered) + ", " + std::to_string(sp.begin) + ") of the data section before "
+                "tensor '" + sp.name + "' belong to no tensor (wrong header length or data_offsets?)");
+    covered = sp.end;
+  }
+  if (covered != n_data)
+    bad(path, "the data section has " + std::to_string(n_data) + " bytes but the tensors cover " +
+                  std::to_string(covered) + " (wrong header length or data_offsets?)");
   store.keep_file(std::move(file));
 }
 

@@ -32,7 +32,9 @@ double get_num(const nlohmann::json& j, const char* key, std::optional<double> d
     bad(key, "is missing");
   }
   if (!j[key].is_number()) bad(key, "must be a number, got " + j[key].dump());
-  return j[key].get<double>();
+  const double v = j[key].get<double>();
+  if (!std::isfinite(v)) bad(key, "must be a finite number");
+  return v;
 }
 
 bool get_bool(const nlohmann::json& j, const char* key, bool def) {
@@ -153,6 +155,9 @@ ModelConfig parse_model_config(const nlohmann::json& j) {
                       {c.max_position_embeddings, "max_position_embeddings"}})
     require_positive(v, k);
   if (c.num_hidden_layers > 100000) bad("num_hidden_layers", "is absurdly large");
+  // Lightning attention allocates per block: a block past the longest context any release uses is a
+  // corrupt value, not a choice (the releases use 256).
+  if (c.block_size > 65536) bad("block_size", "(" + std::to_string(c.block_size) + ") is larger than 65536");
   if (c.num_experts_per_tok > c.num_local_experts)
     bad("num_experts_per_tok", "(" + std::to_string(c.num_experts_per_tok) + ") exceeds num_local_experts (" +
                                    std::to_string(c.num_local_experts) + ")");
