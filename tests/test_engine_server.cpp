@@ -103,6 +103,10 @@ class ServerFixture : public ::testing::Test {
     srv_ = std::make_unique<server::Server>(*engine_, ChatFormat::Text01, std::vector<int32_t>{}, o);
     port_ = srv_->bind();
     thread_ = std::thread([this] { srv_->listen(); });
+    // Serving before the test starts: a stop() that comes before listen() has begun would be lost (httplib),
+    // and TearDown's join would wait forever in a test that never sends this server a request.
+    httplib::Client c("127.0.0.1", port_);
+    for (int i = 0; i < 500 && !c.Get("/health"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   void TearDown() override {
     srv_->stop();
@@ -376,4 +380,37 @@ TEST_F(ServerFixture, SecondServerOnTheSamePortFailsToBind) {
   o.model_name = "second";
   server::Server second(*engine_, ChatFormat::Text01, std::vector<int32_t>{}, o);
   EXPECT_THROW(second.bind(), Error);
+}
+
+// The API key: the Bearer scheme is case-insensitive (RFC 9110), x-api-key works too, anything else is 401.
+TEST_F(ServerFixture, ApiKeySchemeIsCaseInsensitive) {
+  server::ServerOptions o;
+  o.port = 0;
+  o.model_name = "keyed";
+  o.api_key = "sekret-123";
+  server::Server keyed(*engine_, ChatFormat::Text01, std::vector<int32_t>{}, o);
+  const int port = keyed.bind();
+  std::thread t([&] { keyed.listen(); });
+  {
+    httplib::Client c("127.0.0.1", port);
+    for (int i = 0; i < 500 && !c.Get("/health"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto get = [&](const std::string& header, const std::string& value) {
+    httplib::Client c("127.0.0.1", port);
+    httplib::Headers h;
+    if (!header.empty()) h.emplace(header, value);
+    auto r = c.Get("/v1/models", h);
+    return r ? r->status : -1;
+  };
+  EXPECT_EQ(get("", ""), 401);
+  EXPECT_EQ(get("Authorization", "Bearer sekret-123"), 200);
+  EXPECT_EQ(get("Authorization", "bearer sekret-123"), 200);
+  EXPECT_EQ(get("Authorization", "BEARER  sekret-123"), 200);
+  EXPECT_EQ(get("Authorization", "Bearer sekret-12"), 401);
+  EXPECT_EQ(get("Authorization", "Bearer sekret-1234"), 401);
+  EXPECT_EQ(get("Authorization", "Basic sekret-123"), 401);
+  EXPECT_EQ(get("x-api-key", "sekret-123"), 200);
+  EXPECT_EQ(get("x-api-key", "sekret-124"), 401);
+  keyed.stop();
+  t.join();
 }

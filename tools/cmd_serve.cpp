@@ -1,7 +1,9 @@
 // `minimax serve`: the OpenAI / Anthropic compatible HTTP server.
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <pthread.h>
 #include <thread>
 
@@ -18,7 +20,7 @@ namespace {
 
 int run_serve(int argc, char** argv) {
   Args args(argc, argv, {"no-mmap", "exact"});
-  args.check_known({"model", "host", "port", "parallel", "ctx-size", "api-key", "threads", "tokenizer", "alias",
+  args.check_known({"model", "host", "port", "parallel", "ctx-size", "api-key", "api-key-file", "threads", "tokenizer", "alias",
                     "queue", "prefill-chunk", "no-mmap", "exact"});
   if (args.has("no-mmap")) set_load_mode(LoadMode::Load);
   const std::string model_path = args.required("model");
@@ -27,7 +29,17 @@ int run_serve(int argc, char** argv) {
   const int64_t port = args.i64("port", 8080);
   if (port < 0 || port > 65535) throw Error("--port must be in 0..65535 (0: any free port)");
   opts.port = int(port);
+  // The key from --api-key, or (kept out of `ps`) from the environment or a file.
   opts.api_key = args.str("api-key", "");
+  if (opts.api_key.empty())
+    if (const char* k = std::getenv("MINIMAX_API_KEY")) opts.api_key = k;
+  if (const std::string f = args.str("api-key-file", ""); !f.empty()) {
+    std::ifstream in(f);
+    if (!in) throw Error("--api-key-file: cannot read " + f);
+    std::getline(in, opts.api_key);
+    while (!opts.api_key.empty() && (opts.api_key.back() == '\r' || opts.api_key.back() == ' ')) opts.api_key.pop_back();
+    if (opts.api_key.empty()) throw Error("--api-key-file: " + f + " holds no key on its first line");
+  }
   std::string alias = args.str("alias", "");
   if (alias.empty()) alias = std::filesystem::path(model_path).filename().string();
   if (alias.empty()) alias = std::filesystem::path(model_path).parent_path().filename().string();
@@ -77,7 +89,7 @@ int run_serve(int argc, char** argv) {
 
 const Register reg_serve{"serve",
                          "HTTP server (OpenAI + Anthropic APIs): --model PATH [--host 127.0.0.1] [--port 8080] "
-                         "[--parallel N] [--ctx-size C] [--api-key KEY] [--threads N] [--exact]",
+                         "[--parallel N] [--ctx-size C] [--api-key KEY | --api-key-file F | env MINIMAX_API_KEY] [--threads N] [--exact]",
                          run_serve};
 
 }  // namespace

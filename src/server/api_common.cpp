@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -184,11 +185,29 @@ void send_error(httplib::Response& res, Api api, int status, const std::string& 
   send_json(res, j, status);
 }
 
+namespace {
+// Equal strings, in time that depends on the lengths only (a key is not guessed byte by byte from
+// response times).
+bool same_secret(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+}  // namespace
+
 bool authorized(const ServerContext& ctx, const httplib::Request& req) {
   if (ctx.opts.api_key.empty()) return true;
+  // "Authorization: Bearer KEY", the scheme case-insensitive (RFC 9110), or Anthropic's x-api-key.
   const std::string auth = req.get_header_value("Authorization");
-  if (auth == "Bearer " + ctx.opts.api_key) return true;
-  return req.get_header_value("x-api-key") == ctx.opts.api_key;
+  std::string scheme = auth.substr(0, 7);
+  for (char& c : scheme) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme == "bearer ") {
+    size_t i = 7;
+    while (i < auth.size() && auth[i] == ' ') ++i;
+    if (same_secret(auth.substr(i), ctx.opts.api_key)) return true;
+  }
+  return same_secret(req.get_header_value("x-api-key"), ctx.opts.api_key);
 }
 
 void handle(ServerContext& ctx, Api api, const httplib::Request& req, httplib::Response& res,
