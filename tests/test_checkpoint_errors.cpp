@@ -2,6 +2,8 @@
 // never a crash or an out-of-bounds read (this suite also runs under ASan + UBSan).
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -305,6 +307,22 @@ TEST(BadConfig, RejectsInconsistentValues) {
   j = tiny_config();
   j["shared_intermediate_size"] = 16;
   expect_config_error(j, "shared_intermediate_size");
+}
+
+// Values that would size allocations without bound or poison every logit (issue #15 items 6, 8).
+TEST(BadConfig, RejectsAbsurdAndNonFiniteValues) {
+  auto j = tiny_config();
+  j["block_size"] = int64_t(1) << 30;
+  expect_config_error(j, "block_size");
+  for (const char* key : {"rms_norm_eps", "rope_theta"}) {
+    for (double v : {std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()}) {
+      j = tiny_config();
+      j[key] = v;  // what a GGUF FLOAT32 NaN / inf becomes in the translated config
+      expect_config_error(j, std::string(key) + " must be a finite number");
+    }
+  }
+  // The tiny config itself is fine (the checks above are not rejecting everything).
+  EXPECT_NO_THROW(parse_model_config(tiny_config()));
 }
 
 TEST(BadConfig, PostnormDefaultsFalseAndIsRead) {

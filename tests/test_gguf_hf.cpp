@@ -161,6 +161,29 @@ TEST(GgufToHf, QuantisedFilesHaveTheHfNamesAndTypes) {
   }
 }
 
+// A block_count far beyond the layers the file holds (2^31 - 1) is refused before anything is sized by it
+// (it made `info` / `logits` allocate without bound: issue #15 item 6).
+TEST(GgufToHf, AbsurdBlockCountIsRefused) {
+  std::string bytes = read_bytes(kGguf + "minimax_m2/f32/model.gguf");
+  const std::string key = "minimax-m2.block_count";
+  const size_t at = bytes.find(key);
+  ASSERT_NE(at, std::string::npos);
+  uint32_t type;
+  std::memcpy(&type, bytes.data() + at + key.size(), 4);
+  ASSERT_EQ(type, 4u);  // UINT32
+  const uint32_t huge = 0x7fffffffu;
+  std::memcpy(bytes.data() + at + key.size() + 4, &huge, 4);
+  const fs::path p = fs::temp_directory_path() / ("mm_test_block_count_" + std::to_string(::getpid()) + ".gguf");
+  std::ofstream(p, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
+  try {
+    mm::load_gguf_as_hf(p.string());
+    ADD_FAILURE() << "block_count 2^31-1 accepted";
+  } catch (const mm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("block_count 2147483647 exceeds the"), std::string::npos) << e.what();
+  }
+  fs::remove(p);
+}
+
 TEST(GgufToHf, ExpertSlicesAreContiguousViews) {
   mm::GgufFile f(kGguf + "minimax_m2/q4_k_m/model.gguf");
   mm::HfCheckpoint ck = mm::load_gguf_as_hf(f.path());
