@@ -124,9 +124,9 @@ TEST(MatmulPlan, PathPerFormatRowsAndMathMode) {
   EXPECT_EQ(plan_matmul(f32, 100, exact), MatmulPath::Gemm);
   EXPECT_EQ(plan_matmul(q8.w, 1, fast), MatmulPath::Int8Gemv);
   EXPECT_EQ(plan_matmul(q8.w, 4, fast), MatmulPath::Int8Gemv);
-  EXPECT_EQ(plan_matmul(q8.w, 4, exact), MatmulPath::QuantGemv);
+  EXPECT_EQ(plan_matmul(q8.w, 1, exact), MatmulPath::QuantPanel);  // one exact arithmetic for any row count
   EXPECT_EQ(plan_matmul(q8.w, 5, exact), MatmulPath::QuantPanel);
-  EXPECT_EQ(plan_matmul(q8.w, 5, fast), simd::quant_gemm_fast() ? MatmulPath::Int8Gemm : MatmulPath::QuantPanel);
+  EXPECT_EQ(plan_matmul(q8.w, 5, fast), MatmulPath::Int8Gemm);  // the int8 arithmetic on every CPU
   EXPECT_EQ(plan_matmul(fp8_odd, 3, fast), MatmulPath::DequantRows);
   EXPECT_EQ(plan_matmul(bf, 16, fast), MatmulPath::Gemm);  // bf16 prefill is opt-in
   EXPECT_EQ(plan_matmul(bf, 16, bf16), simd::bf16_gemm_supported() ? MatmulPath::Bf16Gemm : MatmulPath::Gemm);
@@ -134,7 +134,7 @@ TEST(MatmulPlan, PathPerFormatRowsAndMathMode) {
   EXPECT_EQ(plan_matmul(bf, 16, bf16, /*whole=*/false), MatmulPath::Gemm);  // row slices never convert x
   EXPECT_EQ(plan_matmul(bf, 16, MathMode{QuantMath::Exact, true}), MatmulPath::Gemm);
   EXPECT_TRUE(path_uses_act_q8(MatmulPath::Int8Gemv));
-  EXPECT_FALSE(path_uses_act_q8(MatmulPath::QuantGemv));
+  EXPECT_FALSE(path_uses_act_q8(MatmulPath::QuantPanel));
 }
 
 // Exact and fast contexts sharing one pool, driven from two threads at once, each give bit for bit what

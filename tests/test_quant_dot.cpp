@@ -19,6 +19,7 @@
 #include "ops/matmul.h"
 #include "ops/quant.h"
 #include "ops/simd/quant_dot.h"
+#include "ops/simd/quant_gemm.h"
 #include "quant_test_util.h"
 #include "test_util.h"
 
@@ -58,8 +59,9 @@ void expect_quantizer_equal(int64_t n_rows, int64_t n_in, uint32_t seed) {
   }
 }
 
-// quant_gemv_q8 on rows [t0, t0 + n_rows) of a 9-row ActQ8 and outputs [o0, o1) vs the reference:
-// |y - ref| <= 2e-6 · Σ_k (|w_k| + max|w|) · |x_k| + 1e-6 (the max|w| term bounds the K-quant mins).
+// quant_gemv_q8 on rows [t0, t0 + n_rows) of a 9-row ActQ8 and outputs [o0, o1) gives the reference's
+// bits (quant_dot.h: one arithmetic, one order), and so does the int8 GEMM on the same rows (batch
+// invariance: a row decoded alone equals the same row in a prefill batch).
 void expect_gemv_close(DType dt, int64_t n_rows, int64_t n_out, int64_t n_blocks, uint32_t seed, bool subrange) {
   const int64_t n_in = n_blocks * block_of(dt), t0 = 2;
   QuantWeight qw(dt, n_out, n_in, seed);
@@ -68,28 +70,24 @@ void expect_gemv_close(DType dt, int64_t n_rows, int64_t n_out, int64_t n_blocks
   Arena x_mem;
   const ActQ8 x = quantize_act_q8(x_mem, xf.data(), n_in, t0 + n_rows + 2, n_in);
   const int64_t o0 = subrange ? n_out / 3 : 0, o1 = subrange ? n_out - n_out / 4 : n_out;
-  std::vector<float> got(size_t(n_rows * n_out), -7.0f), ref(size_t(n_rows * n_out), -7.0f);
+  std::vector<float> got(size_t(n_rows * n_out), -7.0f), ref(size_t(n_rows * n_out), -7.0f),
+      gemm(size_t(n_rows * n_out), -7.0f);
   Arena scratch;
   simd::quant_gemv_q8(scratch, x, t0, n_rows, m, o0, o1, got.data(), n_out);
   simd::quant_gemv_q8_ref(x, t0, n_rows, m, o0, o1, ref.data(), n_out);
-  std::vector<float> wrow(static_cast<size_t>(n_in));
+  const simd::QGemmAct a = simd::quant_gemm_prepare(x_mem, dt, x.rows(t0, n_rows));
+  simd::quant_gemm(scratch, m, a, o0, o1, gemm.data(), n_out);
   for (int64_t o = 0; o < n_out; ++o) {
-    dequantize_row(dt, qw.w.row(o), wrow.data(), n_in);
-    float wmax = 0;
-    for (float v : wrow) wmax = std::max(wmax, std::fabs(v));
     for (int64_t t = 0; t < n_rows; ++t) {
       const size_t i = size_t(t * n_out + o);
       if (o < o0 || o >= o1) {
         ASSERT_EQ(got[i], -7.0f) << "wrote outside [o0, o1)";
         continue;
       }
-      const ActQ8Row xr = x.row(t0 + t);
-      double mag = 0;
-      for (int64_t k = 0; k < n_in; ++k)
-        mag += (std::fabs(wrow[size_t(k)]) + wmax) * std::fabs(double(xr.d[k / 32]) * xr.q[k]);
-      ASSERT_NEAR(got[i], ref[i], 2e-6 * mag + 1e-6)
-          << dtype_name(dt) << " rows " << n_rows << " n_out " << n_out << " blocks " << n_blocks << " t=" << t
-          << " o=" << o;
+      ASSERT_EQ(got[i], ref[i]) << dtype_name(dt) << " rows " << n_rows << " n_out " << n_out << " blocks "
+                                << n_blocks << " t=" << t << " o=" << o;
+      ASSERT_EQ(gemm[i], got[i]) << dtype_name(dt) << " (GEMM) rows " << n_rows << " n_out " << n_out << " blocks "
+                                 << n_blocks << " t=" << t << " o=" << o;
     }
   }
 }

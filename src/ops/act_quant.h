@@ -31,6 +31,11 @@ struct ActQ8 {
     const int64_t nb = n_in / kActBlock;
     return {q + t * n_in, d + t * nb, s + t * nb};
   }
+  // Rows [t0, t0 + n) as a view of the same storage.
+  ActQ8 rows(int64_t t0, int64_t n) const {
+    const int64_t nb = n_in / kActBlock;
+    return {n, n_in, q + t0 * n_in, d + t0 * nb, s + t0 * nb};
+  }
 };
 
 // Uninitialised storage for n_rows x n_in (a multiple of 32) quantised values, from `arena`.

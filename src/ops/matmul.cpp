@@ -69,7 +69,6 @@ const char* matmul_path_name(MatmulPath p) {
     case MatmulPath::Bf16Gemm: return "bf16_gemm";
     case MatmulPath::Int8Gemv: return "int8_gemv";
     case MatmulPath::Int8Gemm: return "int8_gemm";
-    case MatmulPath::QuantGemv: return "quant_gemv";
     case MatmulPath::QuantPanel: return "quant_panel";
     case MatmulPath::DequantRows: return "dequant_rows";
   }
@@ -84,9 +83,10 @@ MatmulPath plan_matmul(const Weight& w, int64_t n_rows, const MathMode& math, bo
   simd::GemmB b;
   if (to_gemm_b(w, &b)) return MatmulPath::Gemm;
   if (w.scale || !simd::quant_supported(w.dtype)) return MatmulPath::DequantRows;
-  if (n_rows <= 4) return fast ? MatmulPath::Int8Gemv : MatmulPath::QuantGemv;
-  if (fast && simd::quant_gemm_fast()) return MatmulPath::Int8Gemm;
-  return MatmulPath::QuantPanel;
+  // Batch invariance: the int8 decode and GEMM kernels do the same arithmetic (ops/simd/quant_dot.h), and
+  // so do the exact ones (both dequantise and run the f32 GEMM), so the row count only picks the speed.
+  if (fast) return n_rows <= 4 ? MatmulPath::Int8Gemv : MatmulPath::Int8Gemm;
+  return MatmulPath::QuantPanel;  // (decode included: the f32 GEMM is the one exact arithmetic)
 }
 
 void matmul_rows(ExecContext& ctx, int thread_index, const float* x, int64_t n_rows, const Weight& w, int64_t o0,
@@ -111,7 +111,6 @@ void matmul_rows(ExecContext& ctx, int thread_index, const float* x, int64_t n_r
       simd::quant_gemv_q8(scratch, *xq, xq_row0, n_rows, quant_matrix(w), o0, o1, y, w.n_out);
       return;
     }
-    case MatmulPath::QuantGemv: simd::quant_gemv(x, w.n_in, n_rows, quant_matrix(w), o0, o1, y, w.n_out); return;
     case MatmulPath::Int8Gemm: {
       const ActQ8 x_local = quantize_act_q8(scratch, x, w.n_in, n_rows, w.n_in);
       const simd::QGemmAct a = simd::quant_gemm_prepare(scratch, w.dtype, x_local);

@@ -13,13 +13,15 @@
 
 namespace mm {
 
+// Every path gives a row the same bits whatever the number of rows multiplied with it (batch
+// invariance): the row count only chooses between kernels of one arithmetic.
 enum class MatmulPath {
   Gemm,          // F32 / BF16 / F16 / fp8 (register-widened B rows, f32 FMA GEMM)
-  Bf16Gemm,      // 16-bit float weights, >= 16 rows, MathMode::bf16_prefill: AVX512_BF16 dot products
+  Bf16Gemm,      // 16-bit float weights, >= 16 rows, MathMode::bf16_prefill (opt-in, the one path that is
+                 // not batch-invariant: activations rounded to bf16): AVX512_BF16 dot products
   Int8Gemv,      // block formats, <= 4 rows, QuantMath::Int8: int8 activations, weight rows streamed once
-  Int8Gemm,      // block formats, > 4 rows, QuantMath::Int8 on a VNNI CPU: int8 activations, integer GEMM
-  QuantGemv,     // block formats, <= 4 rows, exact: blocks decoded in registers, f32 FMA
-  QuantPanel,    // block formats, exact (or no VNNI): panels of rows dequantised to f32, then the f32 GEMM
+  Int8Gemm,      // block formats, > 4 rows, QuantMath::Int8: int8 activations, integer GEMM (same arithmetic)
+  QuantPanel,    // block formats, exact: panels of rows dequantised to f32, then the f32 GEMM
   DequantRows,   // anything else (fp8 with unusual scale blocks, a block format without a SIMD kernel unit):
                  // rows dequantised to f32 by the format table's scalar reference, then the f32 GEMM
 };

@@ -1,13 +1,18 @@
-// Decode products of GGUF block-format weights with int8-quantised activations (ops/act_quant.h):
-// integer dot products of the weights' codes with the activation codes, one float multiply-add per
-// 32 weights (16 for Q6_K) with the block / sub-block scale times the activation block scale d_x;
-// the K-quant mins come in through the activation block sums (dmin·m·d_x·s). This is llama.cpp's
-// CPU arithmetic (its activation blocks are 32 long too for Q8_0/Q4_0/Q5_0; for the K-quants it
-// uses one scale per 256, we keep one per 32, which is at least as accurate).
+// Decode products of GGUF block-format weights with int8-quantised activations (ops/act_quant.h).
 //
-// Compiled per instruction set by Highway; on AVX-512 VNNI CPUs (Highway's AVX3_DL target) the
-// integer dot is vpdpbusd on 512-bit vectors, elsewhere with 256-bit vectors it is i16 multiply-adds
-// (exact), and on 128-bit-only targets the scalar reference runs.
+// The int8 arithmetic, shared with the int8 GEMM (quant_gemm.h) so that a row's result does not depend
+// on how many rows are multiplied with it (batch invariance): with the weights in code form
+// w = a_j · (u − off) + b_j per sub-block j (core/formats/: 32 values, Q6_K 16) and activations
+// x ≈ d_x · q per block of 32 (sum s_x), each output is
+//   acc = 0; for j in order: acc = fma(float(Σ_j (u − off) · q), a_j · d_x, acc)
+//                            [K-quant mins: acc = fma(b_j, d_x · s_x, acc)]
+// with the integer sums exact and every product and fma rounded as written (the scalar references use
+// std::fma). This is llama.cpp's CPU arithmetic in substance (its activation blocks are 32 long too for
+// Q8_0/Q4_0/Q5_0; for the K-quants it uses one scale per 256, we keep one per 32, which is at least as
+// accurate), in one fixed order.
+//
+// Compiled per instruction set by Highway; x86 targets from AVX2 up run SIMD kernels (the integer dot
+// as vpdpbusd on AVX-512 VNNI, i16 multiply-adds elsewhere), other targets the scalar reference.
 #pragma once
 #include <cstdint>
 
@@ -27,8 +32,7 @@ inline void quant_gemv_q8(Arena& scratch, const ActQ8& x, int64_t n_rows, const 
   quant_gemv_q8(scratch, x, 0, n_rows, w, o0, o1, y, ldy);
 }
 
-// Plain C++ reference of the same arithmetic: integer dot per 32 (Q6_K: 16) weights, then
-// y += (weight scale · d_x) · dot, minus Σ dmin·m·(d_x·s) for the K-quant mins.
+// Plain C++ reference of the same arithmetic (the file comment), bit for bit.
 void quant_gemv_q8_ref(const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, int64_t o0, int64_t o1,
                        float* y, int64_t ldy);
 

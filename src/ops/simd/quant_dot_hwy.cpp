@@ -1,18 +1,18 @@
 // Highway implementation of ops/simd/quant_dot.h (compiled once per target by foreach_target.h).
 //
-// Every 32 weights become one 32-byte vector of unsigned codes in value order (Q8_0: q + 128,
-// Q4_0 / Q5_0: the stored 4 / 5-bit level, Q4_K / Q5_K: the level, Q6_K: the 6-bit level), and
-// dot(codes, x) runs as u8 × s8 → i32 with lane i summing bytes 4i..4i+3 (vpdpbusd on AVX-512 VNNI).
-// The code offset (128, 8, 16, 32) is taken back exactly in the integer domain: the accumulator
-// starts at -offset · (the sum of those 4 activation codes), precomputed once per call. The i32
-// lanes are converted to f32 and multiplied-added with the per-lane scale (weight scale · d_x): one
-// scale for the 32 lanes of Q8_0 / Q4_0 / Q5_0 / Q4_K / Q5_K groups, two (lanes 0-3 / 4-7) for
-// Q6_K's 16-value sub-blocks. K-quant mins: Σ dmin · m · (d_x · s), 8 lanes per super-block.
+// The decode half of the int8 arithmetic (quant_dot.h): for 1-4 activation rows and 8 weight rows at a
+// time (lane r of a vector = output row o + r), every sub-block's integer dot Σ (u − off)·q is formed
+// exactly, then accumulated in sub-block order as acc = fma(float(dot), a · d_x, acc) (K-quants also
+// acc = fma(b, d_x · s_x, acc)): the int8 GEMM's arithmetic (quant_gemm.h), so a row gets the same bits
+// decoded alone as inside a prefill batch.
 //
-// That is the portable 256-bit form (AVX2 / AVX3: the dot as i16 multiply-adds). On AVX-512 VNNI
-// (Highway's AVX3_DL target) every format has a 512-bit variant (the *_512 functions) that puts two
-// 32-value groups in one vector: the same arithmetic with half the instructions, which is what the
-// 256-bit kernels were bound by. Targets narrower than 256 bits run the scalar reference.
+// Every 32 weights become one 32-byte vector of codes in value order (Q8_0: q itself, signed,
+// Q4_0 / Q5_0: the stored 4 / 5-bit level, Q4_K / Q5_K: the level, Q6_K: the 6-bit level), and
+// dot(codes, x) runs as u8 × s8 → i32 with lane i summing bytes 4i..4i+3 (vpdpbusd on AVX-512 VNNI,
+// vpmaddubsw + vpmaddwd elsewhere; Q8_0 as |q| times x with q's sign); the 8 lanes of 8 weight rows are then summed across by an integer
+// transpose-add (exact, so its order does not matter), and the code offset comes back exactly as
+// −off · Σ q per sub-block. x86 targets from AVX2 up run these kernels (256-bit vectors on all of them);
+// other targets run the scalar reference, which does the same arithmetic with std::fma.
 #define HWY_WANT_AVX3_DL  // the AVX-512 VNNI target (Highway 1.0.3 compiles it only on request)
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/simd/quant_dot_hwy.cpp"
@@ -29,6 +29,8 @@
 #include "core/error.h"
 #include "core/formats/block_format.h"
 #include "ops/simd/quant_dot.h"
+#include "ops/simd/quant_gemm.h"
+#include "ops/simd/transpose_x86.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace mm::simd {
@@ -69,7 +71,7 @@ void quantize_rows_impl(const float* x, int64_t ldx, int64_t n_rows, int64_t n_i
   }
 }
 
-#if HWY_TARGET != HWY_SCALAR && HWY_MAX_BYTES >= 32
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
 
 using D8 = hn::FixedTag<uint8_t, 32>;
 using V8 = hn::Vec<D8>;
@@ -81,7 +83,8 @@ using VI = hn::Vec<DI>;
 using DF = hn::Repartition<float, D8>;  // 8 lanes
 using VF = hn::Vec<DF>;
 
-// acc + (lane i: Σ_{j<4} w[4i + j] · x[4i + j]), w unsigned, x signed bytes; exact in i32.
+// acc + (lane i: Σ_{j<4} w[4i + j] · x[4i + j]), w unsigned codes of at most 127 (every format's but
+// Q8_0's, which goes through dot_signed), x signed bytes in [−127, 127]; exact in i32.
 HWY_INLINE VI dot_acc(VI acc, V8 w, hn::Vec<DS8> x) {
 #if HWY_TARGET == HWY_AVX3_DL
   // EVEX-encoded vpdpbusd (AVX512_VNNI + VL). Spelled in asm: with the target's avxvnni flag the
@@ -90,22 +93,16 @@ HWY_INLINE VI dot_acc(VI acc, V8 w, hn::Vec<DS8> x) {
   asm("%{evex%} vpdpbusd %2, %1, %0" : "+v"(a) : "v"(w.raw), "vm"(x.raw));
   return VI{a};
 #else
-  // Even and odd bytes widened to i16 (u8 zero-extended, s8 sign-extended), pairwise multiply-add
-  // (pmaddwd): lane i collects bytes 4i, 4i+2 and then 4i+1, 4i+3.
-  const D16 d16;
-  const DS16 ds16;
-  const DI di;
-  const auto w16 = hn::BitCast(d16, w);
-  const auto we = hn::BitCast(ds16, hn::And(w16, hn::Set(d16, 0xFF)));
-  const auto wo = hn::BitCast(ds16, hn::ShiftRight<8>(w16));
-  const auto x16 = hn::BitCast(ds16, x);
-  const auto xe = hn::ShiftRight<8>(hn::ShiftLeft<8>(x16));
-  const auto xo = hn::ShiftRight<8>(x16);
-  VI s1 = hn::Zero(di);
-  VI s0 = hn::ReorderWidenMulAccumulate(di, we, xe, hn::Zero(di), s1);
-  s0 = hn::ReorderWidenMulAccumulate(di, wo, xo, s0, s1);
-  return hn::Add(acc, hn::RearrangeToOddPlusEven(s0, s1));
+  // vpmaddubsw (u8 × s8 pairs to i16: 2 · 127 · 127 < 2^15, no saturation), then vpmaddwd pairs to i32.
+  const __m256i p = _mm256_maddubs_epi16(w.raw, x.raw);
+  return VI{_mm256_add_epi32(acc.raw, _mm256_madd_epi16(p, _mm256_set1_epi16(1)))};
 #endif
+}
+
+// acc + (lane i: Σ_{j<4} q[4i + j] · x[4i + j]) for signed codes q (Q8_0): |q| times x with q's sign.
+HWY_INLINE VI dot_signed(VI acc, hn::Vec<DS8> q, hn::Vec<DS8> x) {
+  const V8 aq{_mm256_abs_epi8(q.raw)};
+  return dot_acc(acc, aq, hn::Vec<DS8>{_mm256_sign_epi8(x.raw, q.raw)});
 }
 
 // Block scales are f16. Two traps on the hot path: a branch on the sign (Q4_0 / Q5_0 scales have
@@ -148,98 +145,21 @@ using fmt::BlockQ5_K;
 using fmt::BlockQ6_K;
 using fmt::BlockQ8_0;
 using fmt::k_scales_mins;
-template <DType kType>
-using BlockOf = std::conditional_t<kType == DType::Q8_0, BlockQ8_0,
-                                   std::conditional_t<kType == DType::Q4_0, BlockQ4_0, BlockQ5_0>>;
-template <bool kFive>
-using BlockK = std::conditional_t<kFive, BlockQ5_K, BlockQ4_K>;
 
-// Per-call activation data for R rows.
-template <int R>
-struct Rows {
-  const int8_t* q[R];
-  const float* d[R];
-  const int32_t* bias[R];  // [n_in / 4]: -offset · Σ of each 4 codes (offset formats)
-  const float* ds[R];      // [n_in / 32]: d_x · s (K-quant mins)
-  const float* d16[R];     // [n_in / 16]: d_x of each 16 values (Q6_K sub-blocks)
-};
-
-// Weight bytes to prefetch ahead (short rows read one after the other train the hardware prefetchers
-// too late). 8 KiB: measured against 2, 4 and 16 KiB end to end (one thread, M2 / Text-01 GGUFs):
-// 2 KiB left Q8_0 decode ~20% and Text-01 Q4_K_M ~25% slower; 16 KiB no better than 8.
+// The 8 weight rows of one output group (rows past the matrix repeat its first row; their lanes are
+// not stored) and the group's scratch (per-row results of the first pass, see rows_x0). The rows are
+// read in memory order (row after row: one stream), prefetched kPrefetchAhead bytes ahead.
 constexpr int64_t kPrefetchAhead = 8192;
+struct Rows8 {
+  const uint8_t* p[8];
+  __m256i* work;  // [n_chunks][R (Q6_K: 2 R)][8 rows] dot vectors, then [n_chunks][2][8 rows] scales
+};
 
 HWY_INLINE void prefetch_block(const uint8_t* bp, int bytes) {
   for (int off = 0; off < bytes; off += 64) __builtin_prefetch(bp + kPrefetchAhead + off);
 }
 
 HWY_INLINE hn::Vec<DS8> xload(const int8_t* p) { return hn::LoadU(DS8(), p); }
-
-// Independent f32 accumulator chains per activation row (one chain would be bound by the FMA
-// latency). 2: measured end to end, 4 chains for 1-2 rows decoded M2 Q4_K_M ~15% slower.
-template <int R>
-constexpr int kChains = 2;
-
-// One 32-weight group g (global index in the row) with a uniform weight scale ws, into accumulator
-// chain kChain (a compile-time index: a run-time one sends the accumulators through the stack).
-template <int R, bool kBias, int kChain>
-HWY_INLINE void group_uniform(const Rows<R>& x, int64_t g, V8 codes, float ws, VF (&acc)[R][kChains<R>]) {
-  const DF df;
-  const DI di;
-  for (int r = 0; r < R; ++r) {
-    const VI i0 = kBias ? hn::LoadU(di, x.bias[r] + 8 * g) : hn::Zero(di);
-    const VI dot = dot_acc(i0, codes, xload(x.q[r] + 32 * g));
-    acc[r][kChain] = hn::MulAdd(hn::ConvertTo(df, dot), hn::Set(df, ws * x.d[r][g]), acc[r][kChain]);
-  }
-}
-
-// Per activation row, the 8 lanes whose sum is the output (chains added, K-quant mins taken off).
-template <int R>
-HWY_INLINE void finish(VF (&acc)[R][kChains<R>], const VF* mins, VF* out) {
-  for (int r = 0; r < R; ++r) {
-    VF sum = acc[r][0];
-    for (int c = 1; c < kChains<R>; ++c) sum = hn::Add(sum, acc[r][c]);
-    out[r] = mins ? hn::Sub(sum, mins[r]) : sum;
-  }
-}
-
-// Lane sums of 8 vectors: result lane j = Σ lanes of v[j] (a transpose-and-add, 21 ops for 8 outputs
-// instead of a horizontal reduction each: short rows, e.g. MoE down projections of 256 inputs,
-// spent 40% of their time in per-row reductions).
-HWY_INLINE VF sum_lanes_8(const VF* v) {
-  const DF df;
-  const hn::Repartition<double, DF> dd;
-  auto quad = [&](const VF* q) HWY_ATTR {
-    const VF s01 = hn::Add(hn::InterleaveLower(df, q[0], q[1]), hn::InterleaveUpper(df, q[0], q[1]));
-    const VF s23 = hn::Add(hn::InterleaveLower(df, q[2], q[3]), hn::InterleaveUpper(df, q[2], q[3]));
-    const auto a = hn::BitCast(dd, s01), b = hn::BitCast(dd, s23);
-    // lanes: [Σ q0 low half, Σ q1 low, Σ q2 low, Σ q3 low | the same for the high halves]
-    return hn::Add(hn::BitCast(df, hn::InterleaveLower(dd, a, b)), hn::BitCast(df, hn::InterleaveUpper(dd, a, b)));
-  };
-  const VF lo = quad(v), hi = quad(v + 4);
-  return hn::Add(hn::ConcatLowerLower(df, hi, lo), hn::ConcatUpperUpper(df, hi, lo));
-}
-
-template <int R>
-HWY_INLINE void row_q8_0(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
-  const DF df;
-  const D8 d8;
-  constexpr int kC = kChains<R>;
-  VF acc[R][kC];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < kC; ++c) acc[r][c] = hn::Zero(df);
-  const V8 k80 = hn::Set(d8, 0x80);
-  auto block = [&](int64_t b, auto chain) HWY_ATTR {
-    const uint8_t* bp = row + b * sizeof(BlockQ8_0);
-    prefetch_block(bp, sizeof(BlockQ8_0));
-    const V8 codes = hn::Xor(hn::LoadU(d8, bp + offsetof(BlockQ8_0, qs)), k80);
-    group_uniform<R, true, decltype(chain)::value>(x, b, codes, f16_at(bp + offsetof(BlockQ8_0, d)), acc);
-  };
-  int64_t b = 0;
-  for (; b + kC <= nb; b += kC) static_for<kC>([&](auto c) HWY_ATTR { block(b + c, c); });
-  for (; b < nb; ++b) block(b, std::integral_constant<int, 0>());
-  finish<R>(acc, nullptr, out);
-}
 
 // Q4_0 / Q5_0: 16 bytes of nibbles -> [low nibbles (values 0..15), high nibbles (16..31)].
 HWY_INLINE V8 nibbles_32(const uint8_t* qs) {
@@ -249,32 +169,6 @@ HWY_INLINE V8 nibbles_32(const uint8_t* qs) {
   const auto lo = hn::LoadU(dh, qs);
   const auto hi = hn::BitCast(dh, hn::ShiftRight<4>(hn::BitCast(dh16, lo)));
   return hn::And(hn::Combine(d8, hi, lo), hn::Set(d8, 0x0F));
-}
-
-template <int R, bool kFive>
-HWY_INLINE void row_qx_0(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
-  const DF df;
-  const D8 d8;
-  using Block = std::conditional_t<kFive, BlockQ5_0, BlockQ4_0>;
-  constexpr int kBytes = sizeof(Block);
-  constexpr int kC = kChains<R>;
-  VF acc[R][kC];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < kC; ++c) acc[r][c] = hn::Zero(df);
-  auto block = [&](int64_t b, auto chain) HWY_ATTR {
-    const uint8_t* bp = row + b * kBytes;
-    prefetch_block(bp, kBytes);
-    V8 codes = nibbles_32(bp + offsetof(Block, qs));
-    if constexpr (kFive) {
-      const auto m = hn::LoadMaskBits(d8, bp + offsetof(BlockQ5_0, qh));  // bit j of qh: value j's fifth bit
-      codes = hn::Or(codes, hn::IfThenElseZero(m, hn::Set(d8, 0x10)));
-    }
-    group_uniform<R, true, decltype(chain)::value>(x, b, codes, f16_at(bp + offsetof(Block, d)), acc);
-  };
-  int64_t b = 0;
-  for (; b + kC <= nb; b += kC) static_for<kC>([&](auto c) HWY_ATTR { block(b + c, c); });
-  for (; b < nb; ++b) block(b, std::integral_constant<int, 0>());
-  finish<R>(acc, nullptr, out);
 }
 
 // Bit kBit of every byte moved to bit 4 (other bits: garbage, to be masked).
@@ -287,455 +181,283 @@ HWY_INLINE V8 bit_to_4(V8 h) {
   else return hn::BitCast(d8, hn::ShiftRight<kBit - 4>(hn::BitCast(d16, h)));
 }
 
-template <int R, bool kFive>
-HWY_INLINE void row_qk45(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
-  const DF df;
-  const D8 d8;
-  const D16 d16;
-  const hn::Rebind<uint8_t, DF> d8f;  // 8 bytes -> 8 lanes
-  using Block = BlockK<kFive>;
-  constexpr int kBytes = sizeof(Block);
-  constexpr int kC = kChains<R>;
-  VF acc[R][kC], mins[R];
-  for (int r = 0; r < R; ++r) {
-    mins[r] = hn::Zero(df);
-    for (int c = 0; c < kC; ++c) acc[r][c] = hn::Zero(df);
-  }
-  const V8 m4 = hn::Set(d8, 0x0F), b4 = hn::Set(d8, 0x10);
-  HWY_ALIGN float ws[R][8];
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* bp = row + b * kBytes;
-    prefetch_block(bp, kBytes);
-    uint8_t sc[8], mn[8];
-    k_scales_mins(bp + offsetof(Block, scales), sc, mn);
-    const VF vsc =
-        hn::Mul(hn::ConvertTo(df, hn::PromoteTo(DI(), hn::LoadU(d8f, sc))), hn::Set(df, f16_at(bp + offsetof(Block, d))));
-    const VF vmn = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(DI(), hn::LoadU(d8f, mn))),
-                           hn::Set(df, f16_at(bp + offsetof(Block, dmin))));
-    for (int r = 0; r < R; ++r) {
-      hn::Store(hn::Mul(vsc, hn::LoadU(df, x.d[r] + 8 * b)), df, ws[r]);
-      mins[r] = hn::MulAdd(vmn, hn::LoadU(df, x.ds[r] + 8 * b), mins[r]);
-    }
-    // Read the 8 group scales back from memory (a broadcast load per group, folded into the FMA on
-    // AVX-512) rather than letting the compiler forward the store into two shuffles per group.
-    asm volatile("" : "+m"(ws));
-    const uint8_t* qs = bp + offsetof(Block, qs);
-    V8 h;
-    if constexpr (kFive) h = hn::LoadU(d8, bp + offsetof(BlockQ5_K, qh));
-    static_for<4>([&](auto cc) HWY_ATTR {
-      constexpr int c = decltype(cc)::value;
-      const V8 q = hn::LoadU(d8, qs + 32 * c);
-      V8 lo = hn::And(q, m4);
-      V8 hi = hn::And(hn::BitCast(d8, hn::ShiftRight<4>(hn::BitCast(d16, q))), m4);
-      if constexpr (kFive) {
-        // bit 2c of qh[l] is value 64c + l's fifth bit, bit 2c + 1 value 64c + 32 + l's: moved to bit 4
-        // (16-bit shifts; the bits they carry across bytes are masked off).
-        lo = hn::OrAnd(lo, bit_to_4<2 * c>(h), b4);
-        hi = hn::OrAnd(hi, bit_to_4<2 * c + 1>(h), b4);
-      }
-      const int64_t g = 8 * b + 2 * c;
-      for (int r = 0; r < R; ++r) {
-        const VI dlo = dot_acc(hn::Zero(DI()), lo, xload(x.q[r] + 32 * g));
-        const VI dhi = dot_acc(hn::Zero(DI()), hi, xload(x.q[r] + 32 * g + 32));
-        constexpr int c0 = (2 * c) % kC, c1 = (2 * c + 1) % kC;
-        acc[r][c0] = hn::MulAdd(hn::ConvertTo(df, dlo), hn::Set(df, ws[r][2 * c]), acc[r][c0]);
-        acc[r][c1] = hn::MulAdd(hn::ConvertTo(df, dhi), hn::Set(df, ws[r][2 * c + 1]), acc[r][c1]);
-      }
-    });
-  }
-  finish<R>(acc, mins, out);
+// The activations of R rows (views into a QGemmAct prepared for the weight's format).
+template <int R>
+struct Acts {
+  const int8_t* q[R];     // [n_in] codes
+  const float* d[R];      // [n_in / 32] block scales d_x
+  const int32_t* corr[R]; // [n_sub] −off · Σ q per sub-block (offset formats)
+  const float* ds[R];     // [n_in / 32] d_x · s_x (K-quant mins)
+};
+
+// Lane sums of 8 vectors of 8 partial dots: lo lane j = Σ lanes 0-3 of d[j], hi lane j = Σ lanes 4-7
+// (Q6_K's two sub-blocks of a 32-value group; lo + hi is the group's dot). Exact integer sums.
+HWY_INLINE void sum_halves_8(const __m256i (&d)[8], __m256i& lo, __m256i& hi) {
+  const __m256i h01 = _mm256_hadd_epi32(d[0], d[1]), h23 = _mm256_hadd_epi32(d[2], d[3]);
+  const __m256i h45 = _mm256_hadd_epi32(d[4], d[5]), h67 = _mm256_hadd_epi32(d[6], d[7]);
+  // h01 = [d0 (0+1, 2+3), d1 (0+1, 2+3) | the same for lanes 4-7]
+  const __m256i q0 = _mm256_hadd_epi32(h01, h23), q1 = _mm256_hadd_epi32(h45, h67);
+  lo = _mm256_permute2x128_si256(q0, q1, 0x20);
+  hi = _mm256_permute2x128_si256(q0, q1, 0x31);
 }
 
-#if HWY_TARGET == HWY_AVX3_DL
-HWY_INLINE __m512i dot_acc512(__m512i acc, __m512i w, const int8_t* x);
-
-// Q8_0 / Q4_0 / Q5_0 with 512-bit vectors: two consecutive blocks per vpdpbusd (their activations
-// are 64 consecutive bytes), lanes 0-7 block b, lanes 8-15 block b + 1.
-template <DType kType>
-HWY_INLINE __m512i codes_pair(const uint8_t* bp) {
-  constexpr int kBytes = sizeof(BlockOf<kType>);
-  if constexpr (kType == DType::Q8_0) {
-    const __m512i q = _mm512_inserti64x4(
-        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + offsetof(BlockQ8_0, qs)))),
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + kBytes + offsetof(BlockQ8_0, qs))), 1);
-    return _mm512_xor_si512(q, _mm512_set1_epi8(char(0x80)));
-  } else {
-    constexpr int kQs = offsetof(BlockOf<kType>, qs);
-    // [qs_b | qs_b+1] -> [qs_b, qs_b, qs_b+1, qs_b+1], 128-bit chunks shifted by 0, 4, 0, 4: the
-    // low nibbles (values 0..15) then the high ones (16..31) of each block.
-    const __m256i two = _mm256_inserti128_si256(
-        _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bp + kQs))),
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(bp + kBytes + kQs)), 1);
-    const __m512i z = _mm512_castsi256_si512(two);
-    const __m512i dup = _mm512_shuffle_i64x2(z, z, 0x50);  // chunks 0, 0, 1, 1
-    const __m512i sh = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
-    __m512i codes = _mm512_and_si512(_mm512_srlv_epi64(dup, sh), _mm512_set1_epi8(0x0F));
-    if constexpr (kType == DType::Q5_0) {
-      uint32_t ha, hb;
-      std::memcpy(&ha, bp + offsetof(BlockQ5_0, qh), 4);
-      std::memcpy(&hb, bp + kBytes + offsetof(BlockQ5_0, qh), 4);
-      const __mmask64 m = _cvtu64_mask64(uint64_t(ha) | (uint64_t(hb) << 32));
-      codes = _mm512_or_si512(codes, _mm512_maskz_mov_epi8(m, _mm512_set1_epi8(0x10)));
-    }
-    return codes;
-  }
-}
-
-template <int R, DType kType>
-HWY_INLINE void row_x0_512(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
-  constexpr int kBytes = sizeof(BlockOf<kType>);
-  __m512 acc[R][2];
-  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-  const __m512i idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-  auto pair = [&](int64_t b, auto chain) HWY_ATTR {
-    const uint8_t* bp = row + b * kBytes;
-    prefetch_block(bp, 2 * kBytes);
-    const __m512i codes = codes_pair<kType>(bp);
-    uint16_t h[2];
-    std::memcpy(&h[0], bp + offsetof(BlockOf<kType>, d), 2);
-    std::memcpy(&h[1], bp + kBytes + offsetof(BlockOf<kType>, d), 2);
-    uint32_t hh = uint32_t(h[0]) | (uint32_t(h[1]) << 16);
-    const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128(int(hh)));  // the two blocks' scales
-    for (int r = 0; r < R; ++r) {  // the two activation scales: an unaligned 8-byte load
-      const __m128 s2 = _mm_mul_ps(dw, _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i_u*>(x.d[r] + b))));
-      const __m512i dot = dot_acc512(_mm512_loadu_si512(x.bias[r] + 8 * b), codes, x.q[r] + 32 * b);
-      constexpr int c = decltype(chain)::value;
-      acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(s2)),
-                                  acc[r][c]);
-    }
-  };
-  int64_t b = 0;
-  for (; b + 4 <= nb; b += 4) {
-    pair(b, std::integral_constant<int, 0>());
-    pair(b + 2, std::integral_constant<int, 1>());
-  }
-  if (b + 2 <= nb) {
-    pair(b, std::integral_constant<int, 0>());
-    b += 2;
-  }
-  VF tail[R];
-  for (int r = 0; r < R; ++r) tail[r] = hn::Zero(DF());
-  if (b < nb) {  // odd block count: the last block on 256 bits
-    const uint8_t* bp = row + b * kBytes;
-    V8 codes;
-    if constexpr (kType == DType::Q8_0) {
-      codes = hn::Xor(hn::LoadU(D8(), bp + offsetof(BlockQ8_0, qs)), hn::Set(D8(), 0x80));
+// One weight row's chunk of groups g0 .. g0 + n_g − 1 (n_g <= 8; 32 values each; codes_of(j), j an
+// integral_constant, gives group g0 + j's codes) against R activation rows: lo[t] / hi[t] lane j as in
+// sum_halves_8, 0 for j >= n_g. The row's bytes are read in order. kSigned: the codes are signed (Q8_0).
+template <int R, bool kSigned, class Codes>
+HWY_INLINE void chunk_dots(const Codes& codes_of, int n_g, const Acts<R>& x, int64_t g0, __m256i (&lo)[R],
+                           __m256i (&hi)[R]) {
+  const DI di;
+  const DS8 ds8;
+  __m256i d[R][8];
+  static_for<8>([&](auto jj) HWY_ATTR {
+    constexpr int j = decltype(jj)::value;
+    if (j < n_g) {
+      const V8 c = codes_of(jj);
+      for (int t = 0; t < R; ++t) {
+        const auto xv = xload(x.q[t] + 32 * (g0 + j));
+        d[t][j] = (kSigned ? dot_signed(hn::Zero(di), hn::BitCast(ds8, c), xv) : dot_acc(hn::Zero(di), c, xv)).raw;
+      }
     } else {
-      codes = nibbles_32(bp + offsetof(BlockOf<kType>, qs));
-      if constexpr (kType == DType::Q5_0)
-        codes = hn::Or(codes, hn::IfThenElseZero(hn::LoadMaskBits(D8(), bp + offsetof(BlockQ5_0, qh)), hn::Set(D8(), 0x10)));
+      for (int t = 0; t < R; ++t) d[t][j] = _mm256_setzero_si256();
     }
-    const float ws = f16_at(bp + offsetof(BlockOf<kType>, d));
-    for (int r = 0; r < R; ++r) {
-      const VI dot = dot_acc(hn::LoadU(DI(), x.bias[r] + 8 * b), codes, xload(x.q[r] + 32 * b));
-      tail[r] = hn::Mul(hn::ConvertTo(DF(), dot), hn::Set(DF(), ws * x.d[r][b]));
-    }
-  }
-  for (int r = 0; r < R; ++r) {
-    const __m512 a = _mm512_add_ps(acc[r][0], acc[r][1]);
-    out[r] = hn::Add(tail[r], VF{_mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1))});
-  }
+  });
+  for (int t = 0; t < R; ++t) sum_halves_8(d[t], lo[t], hi[t]);
 }
 
-// Q4_K / Q5_K with 512-bit vectors: one vpdpbusd covers the two 32-value groups that share a byte of
-// packed nibbles (lanes 0-7: low nibbles, group 2c; lanes 8-15: high nibbles, group 2c + 1; their
-// activations are the 64 consecutive bytes of groups 2c, 2c + 1), halving the instruction count.
-HWY_INLINE __m512i dot_acc512(__m512i acc, __m512i w, const int8_t* x) {
-  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(w), "m"(*reinterpret_cast<const char(*)[64]>(x)));
-  return acc;
-}
-
-template <int R, bool kFive>
-HWY_INLINE void row_qk45_512(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
+// acc = fma(float(dot + corr), a · d_x, acc): one sub-block of every output lane.
+HWY_INLINE VF sub_fma(VF acc, __m256i dot, int32_t corr, VF a, float dx) {
   const DF df;
-  const D8 d8;
-  const D16 d16;
-  const hn::Rebind<uint8_t, DF> d8f;
-  using Block = BlockK<kFive>;
-  constexpr int kBytes = sizeof(Block);
-  __m512 acc[R][2];
-  VF mins[R];
-  for (int r = 0; r < R; ++r) {
-    acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    mins[r] = hn::Zero(df);
-  }
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
-  const __m512i shift_hi = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
-  const V8 m4y = hn::Set(d8, 0x0F), b4 = hn::Set(d8, 0x10);
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* bp = row + b * kBytes;
-    prefetch_block(bp, kBytes);
-    uint8_t sc[8], mn[8];
-    k_scales_mins(bp + offsetof(Block, scales), sc, mn);
-    const VF vsc =
-        hn::Mul(hn::ConvertTo(df, hn::PromoteTo(DI(), hn::LoadU(d8f, sc))), hn::Set(df, f16_at(bp + offsetof(Block, d))));
-    const VF vmn = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(DI(), hn::LoadU(d8f, mn))),
-                           hn::Set(df, f16_at(bp + offsetof(Block, dmin))));
-    __m512 ws[R];
-    for (int r = 0; r < R; ++r) {
-      ws[r] = _mm512_castps256_ps512(hn::Mul(vsc, hn::LoadU(df, x.d[r] + 8 * b)).raw);
-      mins[r] = hn::MulAdd(vmn, hn::LoadU(df, x.ds[r] + 8 * b), mins[r]);
-    }
-    const uint8_t* qs = bp + offsetof(Block, qs);
-    V8 h;
-    if constexpr (kFive) h = hn::LoadU(d8, bp + offsetof(BlockQ5_K, qh));
-    static_for<4>([&](auto cc) HWY_ATTR {
-      constexpr int c = decltype(cc)::value;
-      __m512i codes;
-      if constexpr (kFive) {
-        const V8 q = hn::LoadU(d8, qs + 32 * c);
-        const V8 lo = hn::OrAnd(hn::And(q, m4y), bit_to_4<2 * c>(h), b4);
-        const V8 hi = hn::OrAnd(hn::And(hn::BitCast(d8, hn::ShiftRight<4>(hn::BitCast(d16, q))), m4y),
-                                bit_to_4<2 * c + 1>(h), b4);
-        codes = _mm512_inserti64x4(_mm512_castsi256_si512(lo.raw), hi.raw, 1);
-      } else {
-        const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c)));
-        codes = _mm512_and_si512(_mm512_srlv_epi16(q, shift_hi), m4);
-      }
-      const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(2 * c)),
-                                             _mm256_set1_epi32(2 * c + 1), 1);
-      const int64_t g = 8 * b + 2 * c;
-      for (int r = 0; r < R; ++r) {
-        const __m512i dot = dot_acc512(_mm512_setzero_si512(), codes, x.q[r] + 32 * g);
-        acc[r][c & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(idx, ws[r]), acc[r][c & 1]);
-      }
-    });
-  }
-  for (int r = 0; r < R; ++r) {
-    const __m512 a = _mm512_add_ps(acc[r][0], acc[r][1]);
-    const VF s{_mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1))};
-    out[r] = hn::Sub(s, mins[r]);
-  }
+  const VI s = hn::Add(VI{dot}, hn::Set(DI(), corr));
+  return hn::MulAdd(hn::ConvertTo(df, s), hn::Mul(a, hn::Set(df, dx)), acc);
 }
-#endif
 
+HWY_INLINE __m256i as_int(VF v) { return _mm256_castps_si256(v.raw); }
+HWY_INLINE VF as_float(__m256i v) { return VF{_mm256_castsi256_ps(v)}; }
+
+// Q8_0 / Q4_0 / Q5_0: one 32-value block = one sub-block, scale d (f16), offset 128 / 8 / 16. Pass 1
+// takes each row's dots, 8 blocks per vector; pass 2 turns them (a transpose) into 8 rows per vector
+// and accumulates block after block.
 template <int R, DType kType>
-HWY_INLINE void row_x0_best(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
-#if HWY_TARGET == HWY_AVX3_DL
-  row_x0_512<R, kType>(x, row, nb, out);
-#else
-  if constexpr (kType == DType::Q8_0) row_q8_0<R>(x, row, nb, out);
-  else row_qx_0<R, kType == DType::Q5_0>(x, row, nb, out);
-#endif
+HWY_INLINE void rows_x0(const Rows8& w, int64_t nb, const Acts<R>& x, VF (&acc)[R]) {
+  const D8 d8;
+  using Block = std::conditional_t<kType == DType::Q8_0, BlockQ8_0,
+                                   std::conditional_t<kType == DType::Q4_0, BlockQ4_0, BlockQ5_0>>;
+  constexpr int kBytes = sizeof(Block);
+  constexpr bool kSigned = kType == DType::Q8_0;  // Σ q·x directly: no code offset to take back
+  const int64_t n_ch = (nb + 7) / 8;
+  __m256i* V = w.work;  // [chunk][t][row]: lane j = block 8 chunk + j's dot
+  for (int r = 0; r < 8; ++r) {  // pass 1: the rows' bytes in order
+    for (int64_t ch = 0; ch < n_ch; ++ch) {
+      const int64_t b0 = 8 * ch;
+      const int n_g = int(std::min<int64_t>(8, nb - b0));
+      const uint8_t* rp = w.p[r] + b0 * kBytes;
+      prefetch_block(rp, n_g * kBytes);
+      auto codes_of = [&](auto jj) HWY_ATTR {
+        const uint8_t* bp = rp + decltype(jj)::value * kBytes;
+        if constexpr (kType == DType::Q8_0) {
+          return hn::LoadU(d8, bp + offsetof(BlockQ8_0, qs));  // the signed q
+        } else {
+          V8 c = nibbles_32(bp + offsetof(Block, qs));
+          if constexpr (kType == DType::Q5_0) {
+            const auto m = hn::LoadMaskBits(d8, bp + offsetof(BlockQ5_0, qh));  // bit j: value j's fifth bit
+            c = hn::Or(c, hn::IfThenElseZero(m, hn::Set(d8, 0x10)));
+          }
+          return c;
+        }
+      };
+      __m256i lo[R], hi[R];
+      chunk_dots<R, kSigned>(codes_of, n_g, x, b0, lo, hi);
+      for (int t = 0; t < R; ++t) V[(ch * R + t) * 8 + r] = _mm256_add_epi32(lo[t], hi[t]);
+    }
+  }
+  for (int64_t ch = 0; ch < n_ch; ++ch) {  // pass 2: block after block, the 8 rows in the lanes
+    const int64_t b0 = 8 * ch;
+    const int n_g = int(std::min<int64_t>(8, nb - b0));
+    __m256i C[R][8];  // [t][j]: lane r = row r's dot of block b0 + j
+    for (int t = 0; t < R; ++t) transpose_8x8_epi32(V + (ch * R + t) * 8, C[t]);
+    for (int j = 0; j < n_g; ++j) {
+      __m128i h = _mm_setzero_si128();  // the 8 rows' f16 scales, widened at once (F16C)
+      static_for<8>([&](auto rr) HWY_ATTR {
+        constexpr int r = decltype(rr)::value;
+        uint16_t bits;
+        std::memcpy(&bits, w.p[r] + (b0 + j) * kBytes + offsetof(Block, d), 2);
+        h = _mm_insert_epi16(h, bits, r);
+      });
+      const VF va{_mm256_cvtph_ps(h)};
+      for (int t = 0; t < R; ++t)
+        acc[t] = sub_fma(acc[t], C[t][j], kSigned ? 0 : x.corr[t][b0 + j], va, x.d[t][b0 + j]);
+    }
+  }
 }
 
+// Q4_K / Q5_K: 256 values in 8 sub-blocks of 32, a = d·sc, b = −dmin·m per sub-block (a super-block
+// is one chunk of rows_x0's two passes).
 template <int R, bool kFive>
-HWY_INLINE void row_qk45_best(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
-#if HWY_TARGET == HWY_AVX3_DL
-  row_qk45_512<R, kFive>(x, row, nb, out);
-#else
-  row_qk45<R, kFive>(x, row, nb, out);
-#endif
-}
-
-template <int R>
-HWY_INLINE void row_q6_k(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
-  const DF df;
-  const DI di;
+HWY_INLINE void rows_qk45(const Rows8& w, int64_t nb, const Acts<R>& x, VF (&acc)[R]) {
   const D8 d8;
   const D16 d16;
-  const hn::Rebind<int8_t, DF> ds8f;  // 8 bytes -> 8 lanes
-  constexpr int kC = kChains<R>;
-  VF acc[R][kC];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < kC; ++c) acc[r][c] = hn::Zero(df);
-  const V8 m4 = hn::Set(d8, 0x0F), m30 = hn::Set(d8, 0x30);
-  // Group k of a half (32 values = sub-blocks 2k, 2k + 1 of an 8-scale vector): lanes 0-3 take
-  // scale 2k, lanes 4-7 scale 2k + 1.
-  HWY_ALIGN static constexpr int32_t kIdx[4][8] = {
-      {0, 0, 0, 0, 1, 1, 1, 1}, {2, 2, 2, 2, 3, 3, 3, 3}, {4, 4, 4, 4, 5, 5, 5, 5}, {6, 6, 6, 6, 7, 7, 7, 7}};
-  const auto idx0 = hn::SetTableIndices(df, kIdx[0]), idx1 = hn::SetTableIndices(df, kIdx[1]),
-             idx2 = hn::SetTableIndices(df, kIdx[2]), idx3 = hn::SetTableIndices(df, kIdx[3]);
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* bp = row + b * sizeof(BlockQ6_K);
-    prefetch_block(bp, sizeof(BlockQ6_K));
-    const VF vd = hn::Set(df, f16_at(bp + offsetof(BlockQ6_K, d)));
-    const auto* sc = reinterpret_cast<const int8_t*>(bp + offsetof(BlockQ6_K, scales));
-    static_for<2>([&](auto nn) HWY_ATTR {
-      constexpr int n = decltype(nn)::value;
-      const VF vs = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(ds8f, sc + 8 * n))), vd);
-      const uint8_t* ql = bp + offsetof(BlockQ6_K, ql) + 64 * n;
-      const V8 A = hn::LoadU(d8, ql), C = hn::LoadU(d8, ql + 32);
-      const V8 H = hn::LoadU(d8, bp + offsetof(BlockQ6_K, qh) + 32 * n);
-      const auto A16 = hn::BitCast(d16, A), C16 = hn::BitCast(d16, C), H16 = hn::BitCast(d16, H);
-      V8 codes[4];
-      codes[0] = hn::OrAnd(hn::And(A, m4), hn::BitCast(d8, hn::ShiftLeft<4>(H16)), m30);
-      codes[1] = hn::OrAnd(hn::And(C, m4), hn::BitCast(d8, hn::ShiftLeft<2>(H16)), m30);
-      codes[2] = hn::OrAnd(hn::And(hn::BitCast(d8, hn::ShiftRight<4>(A16)), m4), H, m30);
-      codes[3] = hn::OrAnd(hn::And(hn::BitCast(d8, hn::ShiftRight<4>(C16)), m4),
-                           hn::BitCast(d8, hn::ShiftRight<2>(H16)), m30);
-      // Sub-block scales times their activation block scales, then spread to the lanes of each group.
-      VF vsx[R];
-      for (int r = 0; r < R; ++r) vsx[r] = hn::Mul(vs, hn::LoadU(df, x.d16[r] + 16 * b + 8 * n));
-      static_for<4>([&](auto kk) HWY_ATTR {
-        constexpr int k = decltype(kk)::value;
-        const int64_t g = 8 * b + 4 * n + k;
-        for (int r = 0; r < R; ++r) {
-          const VI dot = dot_acc(hn::LoadU(di, x.bias[r] + 8 * g), codes[k], xload(x.q[r] + 32 * g));
-          constexpr int ch = (4 * n + k) % kC;
-          const VF lane_sc = hn::TableLookupLanes(vsx[r], k == 0 ? idx0 : k == 1 ? idx1 : k == 2 ? idx2 : idx3);
-          acc[r][ch] = hn::MulAdd(hn::ConvertTo(df, dot), lane_sc, acc[r][ch]);
-        }
-      });
-    });
-  }
-  finish<R>(acc, nullptr, out);
-}
-
-#if HWY_TARGET == HWY_AVX3_DL
-// Q6_K with 512-bit vectors: groups k = 0, 1 of a half are the low nibbles of its 64 ql bytes (loaded
-// as one vector), groups 2, 3 the high nibbles; their activations are 64 consecutive bytes each.
-template <int R>
-HWY_INLINE void row_q6_k_512(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
   const DF df;
-  const DI di;
-  const hn::Rebind<int8_t, DF> ds8f;
-  __m512 acc[R][2];
-  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
-  // Two-bit fields of qh: group 0 bits 0-1 (<< 4), group 1 bits 2-3 (<< 2), group 2 bits 4-5 (as is),
-  // group 3 bits 6-7 (>> 2): per 256-bit half, a left shift for pair (0, 1), a right one for (2, 3).
-  const __m512i shl01 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
-  const __m512i shr23 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
-  // Lane scales: lanes 4j..4j+3 take sub-block j of the pair (4 per pair, 8 per half).
-  const __m512i idx01 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-  const __m512i idx23 = _mm512_set_epi32(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4);
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* bp = row + b * sizeof(BlockQ6_K);
-    prefetch_block(bp, sizeof(BlockQ6_K));
-    const VF vd = hn::Set(df, f16_at(bp + offsetof(BlockQ6_K, d)));
-    const auto* sc = reinterpret_cast<const int8_t*>(bp + offsetof(BlockQ6_K, scales));
-    static_for<2>([&](auto nn) HWY_ATTR {
-      constexpr int n = decltype(nn)::value;
-      const VF vs = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(ds8f, sc + 8 * n))), vd);
-      const __m512i L = _mm512_loadu_si512(bp + offsetof(BlockQ6_K, ql) + 64 * n);
-      const __m512i H = _mm512_broadcast_i64x4(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + offsetof(BlockQ6_K, qh) + 32 * n)));
-      // (a & m4) | (b & m30) as one ternary-logic op with m30 pre-applied: imm 0xF8 = a | (b & c).
-      const __m512i c01 = _mm512_ternarylogic_epi64(_mm512_and_si512(L, m4), _mm512_sllv_epi16(H, shl01), m30, 0xF8);
-      const __m512i c23 = _mm512_ternarylogic_epi64(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
-                                                    _mm512_srlv_epi16(H, shr23), m30, 0xF8);
-      for (int r = 0; r < R; ++r) {
-        const __m512 vsx = _mm512_castps256_ps512(hn::Mul(vs, hn::LoadU(df, x.d16[r] + 16 * b + 8 * n)).raw);
-        const int64_t g = 8 * b + 4 * n;
-        const __m512i d01 = dot_acc512(_mm512_loadu_si512(x.bias[r] + 8 * g), c01, x.q[r] + 32 * g);
-        const __m512i d23 = dot_acc512(_mm512_loadu_si512(x.bias[r] + 8 * g + 16), c23, x.q[r] + 32 * g + 64);
-        acc[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d01), _mm512_permutexvar_ps(idx01, vsx), acc[r][0]);
-        acc[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d23), _mm512_permutexvar_ps(idx23, vsx), acc[r][1]);
-      }
-    });
-  }
-  for (int r = 0; r < R; ++r) {
-    const __m512 a = _mm512_add_ps(acc[r][0], acc[r][1]);
-    out[r] = VF{_mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1))};
-  }
-}
-#endif
-
-template <int R>
-HWY_INLINE void row_q6_k_best(const Rows<R>& x, const uint8_t* row, int64_t nb, VF* out) {
-#if HWY_TARGET == HWY_AVX3_DL
-  row_q6_k_512<R>(x, row, nb, out);
-#else
-  row_q6_k<R>(x, row, nb, out);
-#endif
-}
-
-// Output rows [o0, o1) for R activation rows; row_fn(row bytes, VF out[R]) computes one weight row.
-// Eight weight rows at a time share one transposed reduction and one vector store per activation row.
-#define HWY_INLINE_LAMBDA __attribute__((always_inline))
-
-template <int R, class RowFn>
-HWY_INLINE void rows_loop(RowFn row_fn, const QMatrix& w, int64_t o0, int64_t o1, float* y, int64_t ldy) {
-  const DF df;
-  int64_t o = o0;
-  for (; o + 8 <= o1; o += 8) {
-    VF tot[R][8];
-    for (int j = 0; j < 8; ++j) {
-      VF t[R];
-      row_fn(w.data + size_t(o + j) * w.row_bytes, t);
-      for (int r = 0; r < R; ++r) tot[r][j] = t[r];
+  using Block = std::conditional_t<kFive, BlockQ5_K, BlockQ4_K>;
+  constexpr int kBytes = sizeof(Block);
+  const V8 m4 = hn::Set(d8, 0x0F), b4 = hn::Set(d8, 0x10);
+  __m256i* V = w.work;                     // [super-block][t][row]: lane j = sub-block j's dot
+  __m256i* SM = w.work + nb * R * 8;       // [super-block][a, b][row]: lane j = sub-block j's a / b
+  for (int r = 0; r < 8; ++r) {  // pass 1: the rows' bytes in order
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* bp = w.p[r] + b * kBytes;
+      prefetch_block(bp, kBytes);
+      HWY_ALIGN uint8_t sc[16], mn[16];
+      k_scales_mins(bp + offsetof(Block, scales), sc, mn);
+      const VF d = hn::Set(df, f16_at(bp + offsetof(Block, d))), dmin = hn::Set(df, f16_at(bp + offsetof(Block, dmin)));
+      const VF scf{_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))))};
+      const VF mnf{_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn))))};
+      SM[(b * 2 + 0) * 8 + r] = as_int(hn::Mul(d, scf));
+      SM[(b * 2 + 1) * 8 + r] = as_int(hn::Neg(hn::Mul(dmin, mnf)));
+      // Sub-block 2c: the low nibbles of qs[32c..], 2c + 1 the high ones (Q5_K: fifth bits 2c, 2c + 1 of qh).
+      auto codes_of = [&](auto jj) HWY_ATTR {
+        constexpr int j = decltype(jj)::value, c = j / 2;
+        const V8 q = hn::LoadU(d8, bp + offsetof(Block, qs) + 32 * c);
+        V8 v = j % 2 ? hn::And(hn::BitCast(d8, hn::ShiftRight<4>(hn::BitCast(d16, q))), m4) : hn::And(q, m4);
+        if constexpr (kFive) v = hn::OrAnd(v, bit_to_4<j>(hn::LoadU(d8, bp + offsetof(BlockQ5_K, qh))), b4);
+        return v;
+      };
+      __m256i lo[R], hi[R];
+      chunk_dots<R, false>(codes_of, 8, x, 8 * b, lo, hi);
+      for (int t = 0; t < R; ++t) V[(b * R + t) * 8 + r] = _mm256_add_epi32(lo[t], hi[t]);
     }
-    for (int r = 0; r < R; ++r) hn::StoreU(sum_lanes_8(tot[r]), df, y + r * ldy + o);
   }
-  for (; o < o1; ++o) {
-    VF t[R];
-    row_fn(w.data + size_t(o) * w.row_bytes, t);
-    for (int r = 0; r < R; ++r) y[r * ldy + o] = hn::GetLane(hn::SumOfLanes(df, t[r]));
+  for (int64_t b = 0; b < nb; ++b) {  // pass 2: sub-block after sub-block, the 8 rows in the lanes
+    __m256i C[R][8], A[8], B[8];       // [j]: lane r = row r's sub-block j
+    for (int t = 0; t < R; ++t) transpose_8x8_epi32(V + (b * R + t) * 8, C[t]);
+    transpose_8x8_epi32(SM + (b * 2 + 0) * 8, A);
+    transpose_8x8_epi32(SM + (b * 2 + 1) * 8, B);
+    for (int j = 0; j < 8; ++j) {
+      const int64_t g = 8 * b + j;
+      for (int t = 0; t < R; ++t) {
+        acc[t] = sub_fma(acc[t], C[t][j], 0, as_float(A[j]), x.d[t][g]);
+        acc[t] = hn::MulAdd(as_float(B[j]), hn::Set(df, x.ds[t][g]), acc[t]);
+      }
+    }
   }
 }
 
+// Q6_K: 256 values in 16 sub-blocks of 16, a = d·sc (sc int8), offset 32. Group j of the super-block
+// (values 32j..32j+31: half n = j / 4, k = j % 4) is ql[64n + 32(k % 2)..] low (k < 2) or high
+// nibbles with qh[32n..] bits 2k, 2k+1 on top; its sub-blocks are 2j and 2j + 1.
 template <int R>
-HWY_NOINLINE void rows_typed(DType t, const Rows<R>& x, const QMatrix& w, int64_t o0, int64_t o1, float* y,
-                             int64_t ldy) {
+HWY_INLINE void rows_q6_k(const Rows8& w, int64_t nb, const Acts<R>& x, VF (&acc)[R]) {
+  const D8 d8;
+  const D16 d16;
+  const DF df;
+  const V8 m4 = hn::Set(d8, 0x0F), m30 = hn::Set(d8, 0x30);
+  const __m128i even = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  __m256i* LH = w.work;                // [super-block][t][lo, hi][row]: lane j = sub-block 2j / 2j + 1's dot
+  __m256i* S = w.work + nb * R * 16;   // [super-block][even, odd][row]: lane j = sub-block 2j / 2j + 1's a
+  for (int r = 0; r < 8; ++r) {  // pass 1: the rows' bytes in order
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* bp = w.p[r] + b * sizeof(BlockQ6_K);
+      prefetch_block(bp, sizeof(BlockQ6_K));
+      const VF d = hn::Set(df, f16_at(bp + offsetof(BlockQ6_K, d)));
+      const __m128i sc =
+          _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bp + offsetof(BlockQ6_K, scales))), even);
+      S[(b * 2 + 0) * 8 + r] = as_int(hn::Mul(d, VF{_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc))}));
+      S[(b * 2 + 1) * 8 + r] = as_int(hn::Mul(d, VF{_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8)))}));
+      auto codes_of = [&](auto jj) HWY_ATTR {
+        constexpr int n = decltype(jj)::value / 4, k = decltype(jj)::value % 4;
+        const V8 Lq = hn::LoadU(d8, bp + offsetof(BlockQ6_K, ql) + 64 * n + 32 * (k % 2));
+        const V8 Hq = hn::LoadU(d8, bp + offsetof(BlockQ6_K, qh) + 32 * n);
+        const auto H16 = hn::BitCast(d16, Hq);
+        const V8 low = k < 2 ? hn::And(Lq, m4) : hn::And(hn::BitCast(d8, hn::ShiftRight<4>(hn::BitCast(d16, Lq))), m4);
+        V8 top;  // qh bits 2k, 2k + 1 at bits 4, 5
+        if constexpr (k == 0) top = hn::BitCast(d8, hn::ShiftLeft<4>(H16));
+        else if constexpr (k == 1) top = hn::BitCast(d8, hn::ShiftLeft<2>(H16));
+        else if constexpr (k == 2) top = Hq;
+        else top = hn::BitCast(d8, hn::ShiftRight<2>(H16));
+        return hn::OrAnd(low, top, m30);
+      };
+      __m256i lo[R], hi[R];
+      chunk_dots<R, false>(codes_of, 8, x, 8 * b, lo, hi);
+      for (int t = 0; t < R; ++t) {
+        LH[((b * R + t) * 2 + 0) * 8 + r] = lo[t];
+        LH[((b * R + t) * 2 + 1) * 8 + r] = hi[t];
+      }
+    }
+  }
+  for (int64_t b = 0; b < nb; ++b) {  // pass 2: sub-block after sub-block, the 8 rows in the lanes
+    __m256i CL[R][8], CH[R][8], AE[8], AO[8];
+    for (int t = 0; t < R; ++t) {
+      transpose_8x8_epi32(LH + ((b * R + t) * 2 + 0) * 8, CL[t]);
+      transpose_8x8_epi32(LH + ((b * R + t) * 2 + 1) * 8, CH[t]);
+    }
+    transpose_8x8_epi32(S + (b * 2 + 0) * 8, AE);
+    transpose_8x8_epi32(S + (b * 2 + 1) * 8, AO);
+    for (int j = 0; j < 8; ++j) {
+      const int64_t g = 8 * b + j;
+      for (int t = 0; t < R; ++t) {
+        acc[t] = sub_fma(acc[t], CL[t][j], x.corr[t][2 * g], as_float(AE[j]), x.d[t][g]);
+        acc[t] = sub_fma(acc[t], CH[t][j], x.corr[t][2 * g + 1], as_float(AO[j]), x.d[t][g]);
+      }
+    }
+  }
+}
+
+// Vectors of first-pass scratch per 8-row group (the largest format's need: Q6_K).
+inline int64_t work_vectors(int64_t n_in, int R) { return ((n_in + 255) / 256) * (16 * R + 16) + ((n_in / 32 + 7) / 8) * 8 * R; }
+
+template <int R>
+HWY_NOINLINE void rows_typed(const Acts<R>& x, const QMatrix& w, int64_t o0, int64_t o1, float* y, int64_t ldy,
+                             __m256i* work) {
+  const DF df;
   const int64_t nb32 = w.n_in / 32, nb256 = w.n_in / 256;
-  switch (t) {
-    case DType::Q8_0:
-      rows_loop<R>([&](const uint8_t* row, VF* out) HWY_ATTR HWY_INLINE_LAMBDA { row_x0_best<R, DType::Q8_0>(x, row, nb32, out); }, w, o0, o1, y, ldy);
-      break;
-    case DType::Q4_0:
-      rows_loop<R>([&](const uint8_t* row, VF* out) HWY_ATTR HWY_INLINE_LAMBDA { row_x0_best<R, DType::Q4_0>(x, row, nb32, out); }, w, o0, o1,
-                   y, ldy);
-      break;
-    case DType::Q5_0:
-      rows_loop<R>([&](const uint8_t* row, VF* out) HWY_ATTR HWY_INLINE_LAMBDA { row_x0_best<R, DType::Q5_0>(x, row, nb32, out); }, w, o0, o1, y,
-                   ldy);
-      break;
-    case DType::Q4_K:
-      rows_loop<R>([&](const uint8_t* row, VF* out) HWY_ATTR HWY_INLINE_LAMBDA { row_qk45_best<R, false>(x, row, nb256, out); }, w, o0, o1,
-                   y, ldy);
-      break;
-    case DType::Q5_K:
-      rows_loop<R>([&](const uint8_t* row, VF* out) HWY_ATTR HWY_INLINE_LAMBDA { row_qk45_best<R, true>(x, row, nb256, out); }, w, o0, o1,
-                   y, ldy);
-      break;
-    case DType::Q6_K:
-      rows_loop<R>([&](const uint8_t* row, VF* out) HWY_ATTR HWY_INLINE_LAMBDA { row_q6_k_best<R>(x, row, nb256, out); }, w, o0, o1, y, ldy);
-      break;
-    default: break;
+  for (int64_t o = o0; o < o1; o += 8) {
+    const int n_valid = int(std::min<int64_t>(8, o1 - o));
+    Rows8 rows;
+    for (int r = 0; r < 8; ++r) rows.p[r] = w.data + size_t(r < n_valid ? o + r : o) * w.row_bytes;
+    rows.work = work;
+    VF acc[R];
+    for (int t = 0; t < R; ++t) acc[t] = hn::Zero(df);
+    switch (w.type) {
+      case DType::Q8_0: rows_x0<R, DType::Q8_0>(rows, nb32, x, acc); break;
+      case DType::Q4_0: rows_x0<R, DType::Q4_0>(rows, nb32, x, acc); break;
+      case DType::Q5_0: rows_x0<R, DType::Q5_0>(rows, nb32, x, acc); break;
+      case DType::Q4_K: rows_qk45<R, false>(rows, nb256, x, acc); break;
+      case DType::Q5_K: rows_qk45<R, true>(rows, nb256, x, acc); break;
+      case DType::Q6_K: rows_q6_k<R>(rows, nb256, x, acc); break;
+      default: break;
+    }
+    for (int t = 0; t < R; ++t) {
+      if (n_valid == 8) {
+        hn::StoreU(acc[t], df, y + t * ldy + o);
+      } else {
+        HWY_ALIGN float tmp[8];
+        hn::Store(acc[t], df, tmp);
+        std::memcpy(y + t * ldy + o, tmp, size_t(n_valid) * 4);
+      }
+    }
   }
 }
 
 void gemv_q8_impl(Arena& scratch, const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, int64_t o0,
                   int64_t o1, float* y, int64_t ldy) {
-  const int64_t n_in = w.n_in, nb = n_in / 32;
-  const BlockFormat& bf = *block_format(w.type);  // quant_supported: a block format
-  const int off = bf.code_offset;
-  const bool kquant_min = bf.has_min;
-  // Per-call activation extras (O(n_in) per row against O((o1 - o0) · n_in) for the product).
+  // The per-format activation sums, exactly as the GEMM prepares them (rows t0.. of x).
   ArenaScope scope(scratch);
-  int32_t* bias = off ? scratch.alloc<int32_t>(size_t(n_rows * n_in / 4)) : nullptr;
-  float* dsum = kquant_min ? scratch.alloc<float>(size_t(n_rows * nb)) : nullptr;
-  float* d16 = w.type == DType::Q6_K ? scratch.alloc<float>(size_t(n_rows * nb * 2)) : nullptr;
-  const DI di;
-  const D8 d8;
-  for (int64_t t = 0; t < n_rows; ++t) {
-    const ActQ8Row xr = x.row(t0 + t);
-    if (off) {
-      const V8 voff = hn::Set(d8, uint8_t(off));
-      int32_t* bt = bias + t * (n_in / 4);
-      for (int64_t g = 0; g < nb; ++g)
-        hn::StoreU(hn::Neg(dot_acc(hn::Zero(di), voff, xload(xr.q + 32 * g))), di, bt + 8 * g);
-    }
-    if (kquant_min)
-      for (int64_t b = 0; b < nb; ++b) dsum[size_t(t * nb + b)] = xr.d[b] * float(xr.s[b]);
-    if (w.type == DType::Q6_K)
-      for (int64_t b = 0; b < nb; ++b) d16[size_t(t * nb * 2 + 2 * b)] = d16[size_t(t * nb * 2 + 2 * b + 1)] = xr.d[b];
-  }
+  const QGemmAct a = quant_gemm_prepare(scratch, w.type, x.rows(t0, n_rows));
+  static const int32_t kNoCorr[1] = {0};
+  auto* work = reinterpret_cast<__m256i*>(scratch.alloc<float>(size_t(8 * work_vectors(w.n_in, 4))));
   for (int64_t t = 0; t < n_rows; t += 4) {
     const int R = int(std::min<int64_t>(4, n_rows - t));
     auto run = [&](auto rtag) HWY_ATTR {
       constexpr int kR = decltype(rtag)::value;
-      Rows<kR> rs;
+      Acts<kR> xs;
       for (int r = 0; r < kR; ++r) {
-        const ActQ8Row xr = x.row(t0 + t + r);
-        rs.q[r] = xr.q;
-        rs.d[r] = xr.d;
-        rs.bias[r] = off ? bias + (t + r) * (n_in / 4) : nullptr;
-        rs.ds[r] = kquant_min ? dsum + (t + r) * nb : nullptr;
-        rs.d16[r] = w.type == DType::Q6_K ? d16 + (t + r) * nb * 2 : nullptr;
+        const QGemmAct v = a.rows(t + r, 1);
+        xs.q[r] = v.q;
+        xs.d[r] = v.d;
+        xs.corr[r] = v.corr ? v.corr : kNoCorr;
+        xs.ds[r] = v.ds;
       }
-      rows_typed<kR>(w.type, rs, w, o0, o1, y + t * ldy, ldy);
+      rows_typed<kR>(xs, w, o0, o1, y + t * ldy, ldy, work);
     };
     switch (R) {
       case 1: run(std::integral_constant<int, 1>()); break;
@@ -746,7 +468,7 @@ void gemv_q8_impl(Arena& scratch, const ActQ8& x, int64_t t0, int64_t n_rows, co
   }
 }
 
-#else  // 128-bit or scalar targets: the reference arithmetic
+#else  // other targets: the reference arithmetic
 
 void gemv_q8_impl(Arena&, const ActQ8& x, int64_t t0, int64_t n_rows, const QMatrix& w, int64_t o0, int64_t o1,
                   float* y, int64_t ldy) {

@@ -44,10 +44,6 @@ void quant_gemm(Arena& scratch, const QMatrix& w, const QGemmAct& a, int64_t o0,
 // Plain scalar reference: the same integer sums and the same float formula, row by row.
 void quant_gemm_ref(const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1, float* y, int64_t ldy);
 
-// True when the dispatched kernel uses integer dot-product instructions (VNNI); elsewhere the int8
-// path is portable but slower than dequantising to f32, and matmul keeps the f32 path.
-bool quant_gemm_fast();
-
 // For the tests: the Highway targets this file was compiled for (it adds AVX3_DL to the usual set).
 std::vector<int64_t> quant_gemm_targets();
 

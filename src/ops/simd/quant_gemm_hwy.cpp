@@ -2,9 +2,10 @@
 //
 // This file asks Highway for its AVX3_DL target (Ice Lake / Zen 4: AVX-512 VNNI), which Debian's
 // Highway 1.0.3 builds only on request; that target's target string lacks avx512vnni, so the pass adds
-// it with a pragma and the micro-kernel calls _mm512_dpbusd_epi32 directly. Other targets run the same
-// tiles with a portable widening multiply (correct, slower than the f32 path; matmul uses it only when
-// quant_gemm_fast()).
+// it with a pragma and the micro-kernel calls _mm512_dpbusd_epi32 directly. AVX2 runs the tiles with
+// vpmaddubsw + vpmaddwd, other x86 targets from AVX2 up with a portable widening multiply; targets
+// without hardware fused multiply-adds (and off x86) run the scalar reference, whose bits the decode
+// kernels (quant_dot.h) share.
 //
 // Packed tile (16 weight rows, one sub-block of KS values after another):
 //   codes  KS · 16 bytes: byte 64 g + 4 r + i = u[row r][KS j + 4 g + i] (vpdpbusd's u8 operand)
@@ -20,6 +21,7 @@
 #include "hwy/highway.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -74,6 +76,22 @@ constexpr int kMaxNT = 8;
 HWY_INLINE VI dot4(VI acc, VI w, int32_t x4) {
   return VI{_mm512_dpbusd_epi32(acc.raw, w.raw, _mm512_set1_epi32(x4))};
 }
+constexpr bool kSignedQ8 = false;
+HWY_INLINE VI dot4_signed(VI acc, VI, int32_t) { return acc; }  // (not used: kSignedQ8 is false)
+#elif HWY_TARGET == HWY_AVX2
+constexpr int kMaxNT = 4;
+// u8 × s8 pairs to i16 (vpmaddubsw), then pairs to i32 (vpmaddwd): exact while a code is at most 127
+// (2 · 127 · 127 < 2^15), which every format's code is but Q8_0's q + 128: its tiles hold the signed
+// q instead (kSignedQ8) and dot4_signed moves q's sign onto the activation.
+constexpr bool kSignedQ8 = true;
+HWY_INLINE VI dot4(VI acc, VI w, int32_t x4) {
+  const __m256i p = _mm256_maddubs_epi16(w.raw, _mm256_set1_epi32(x4));
+  return VI{_mm256_add_epi32(acc.raw, _mm256_madd_epi16(p, _mm256_set1_epi16(1)))};
+}
+HWY_INLINE VI dot4_signed(VI acc, VI w, int32_t x4) {
+  const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(w.raw), _mm256_sign_epi8(_mm256_set1_epi32(x4), w.raw));
+  return VI{_mm256_add_epi32(acc.raw, _mm256_madd_epi16(p, _mm256_set1_epi16(1)))};
+}
 #else
 constexpr int kMaxNT = 4;
 HWY_INLINE VI dot4(VI acc, VI w, int32_t x4) {
@@ -90,6 +108,8 @@ HWY_INLINE VI dot4(VI acc, VI w, int32_t x4) {
   acc = hn::Add(acc, hn::Mul(w2, hn::Set(di, int32_t(int8_t((x4 >> 16) & 0xFF)))));
   return hn::Add(acc, hn::Mul(w3, hn::Set(di, int32_t(int8_t((x4 >> 24) & 0xFF)))));
 }
+constexpr bool kSignedQ8 = false;
+HWY_INLINE VI dot4_signed(VI acc, VI, int32_t) { return acc; }  // (not used: kSignedQ8 is false)
 #endif
 
 // Block scales are f16: F16C where the target has it (a third of Q8_0's packing time went to the
@@ -149,6 +169,8 @@ void pack_tile(Arena& scratch, const QMatrix& w, const BlockFormat& f, int64_t o
     if (r < n) {
       decode_row(w.type, w.data + size_t(o + r) * w.row_bytes, n_blk, u + r * n_in, ab + r * n_sub,
                  ab + (16 + r) * n_sub);
+      if (kSignedQ8 && w.type == DType::Q8_0)  // u = q + 128 back to q (dot4_signed)
+        for (int64_t k = 0; k < n_in; ++k) u[r * n_in + k] ^= 0x80;
     } else {
       std::memset(u + r * n_in, 0, size_t(n_in));
       std::fill_n(ab + r * n_sub, n_sub, 0.0f);
@@ -197,7 +219,7 @@ void pack_tile(Arena& scratch, const QMatrix& w, const BlockFormat& f, int64_t o
 }
 
 // NT activation rows from t0 against one packed tile of 16 weight rows.
-template <int KS, bool kOff, bool kMin, int NT>
+template <int KS, bool kOff, bool kMin, bool kSigned, int NT>
 HWY_NOINLINE void tile_kernel(const uint8_t* HWY_RESTRICT pk, const QGemmAct& a, int64_t t0, float* y,
                               int64_t ldy, int n_valid) {
   const DI di;
@@ -224,7 +246,7 @@ HWY_NOINLINE void tile_kernel(const uint8_t* HWY_RESTRICT pk, const QGemmAct& a,
       for (int t = 0; t < NT; ++t) {
         int32_t x4;
         std::memcpy(&x4, xq + t * n_in + j * KS + 4 * g, 4);
-        for (int c = 0; c < kC; ++c) acc[t][c] = dot4(acc[t][c], wv[c], x4);
+        for (int c = 0; c < kC; ++c) acc[t][c] = kSigned ? dot4_signed(acc[t][c], wv[c], x4) : dot4(acc[t][c], wv[c], x4);
       }
     }
     const float* av = reinterpret_cast<const float*>(sb + KS * 16);
@@ -251,17 +273,23 @@ HWY_NOINLINE void tile_kernel(const uint8_t* HWY_RESTRICT pk, const QGemmAct& a,
   }
 }
 
-template <int KS, bool kOff, bool kMin>
+template <int KS, bool kOff, bool kMin, bool kSigned = false>
 void tile_all_rows(const uint8_t* pk, const QGemmAct& a, float* y, int64_t ldy, int n_valid) {
   int64_t t = 0;
-  for (; t + kMaxNT <= a.n_rows; t += kMaxNT) tile_kernel<KS, kOff, kMin, kMaxNT>(pk, a, t, y, ldy, n_valid);
+  for (; t + kMaxNT <= a.n_rows; t += kMaxNT) tile_kernel<KS, kOff, kMin, kSigned, kMaxNT>(pk, a, t, y, ldy, n_valid);
   if constexpr (kMaxNT > 4)
-    for (; t + 4 <= a.n_rows; t += 4) tile_kernel<KS, kOff, kMin, 4>(pk, a, t, y, ldy, n_valid);
-  for (; t < a.n_rows; ++t) tile_kernel<KS, kOff, kMin, 1>(pk, a, t, y, ldy, n_valid);
+    for (; t + 4 <= a.n_rows; t += 4) tile_kernel<KS, kOff, kMin, kSigned, 4>(pk, a, t, y, ldy, n_valid);
+  for (; t < a.n_rows; ++t) tile_kernel<KS, kOff, kMin, kSigned, 1>(pk, a, t, y, ldy, n_valid);
 }
 
 void quant_gemm_impl(Arena& scratch, const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1, float* y,
                      int64_t ldy) {
+#if !(HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2)
+  // Without fused multiply-adds in hardware (or off x86), the reference: the same bits as the decode
+  // kernels' (quant_dot.h), which run the reference there too.
+  quant_gemm_ref(w, a, o0, o1, y, ldy);
+  return;
+#endif
   const BlockFormat& f = qg::format_of(w.type);
   ArenaScope scope(scratch);
   uint8_t* pk = scratch.alloc<uint8_t>(size_t(qg::tile_bytes(f, w.n_in)));  // 64-byte aligned
@@ -271,6 +299,9 @@ void quant_gemm_impl(Arena& scratch, const QMatrix& w, const QGemmAct& a, int64_
     float* yo = y + o;
     switch (w.type) {
       case DType::Q8_0:
+        if constexpr (kSignedQ8) tile_all_rows<32, false, false, true>(pk, a, yo, ldy, n);
+        else tile_all_rows<32, true, false>(pk, a, yo, ldy, n);
+        break;
       case DType::Q4_0:
       case DType::Q5_0: tile_all_rows<32, true, false>(pk, a, yo, ldy, n); break;
       case DType::Q4_K:
@@ -281,8 +312,6 @@ void quant_gemm_impl(Arena& scratch, const QMatrix& w, const QGemmAct& a, int64_
   }
 }
 
-bool quant_gemm_fast_impl() { return HWY_TARGET == HWY_AVX3_DL; }
-
 }  // namespace HWY_NAMESPACE
 }  // namespace mm::simd
 HWY_AFTER_NAMESPACE();
@@ -291,7 +320,6 @@ HWY_AFTER_NAMESPACE();
 namespace mm::simd {
 
 HWY_EXPORT(quant_gemm_impl);
-HWY_EXPORT(quant_gemm_fast_impl);
 
 QGemmAct quant_gemm_prepare(Arena& arena, DType t, const ActQ8& a) {
   const BlockFormat& f = qg::format_of(t);
@@ -369,17 +397,12 @@ void quant_gemm_ref(const QMatrix& w, const QGemmAct& a, int64_t o0, int64_t o1,
           s += q[j * f.sub_elems + i];
         }
         const float dx = a.d[t * nb + (j * f.sub_elems) / 32];
-        acc += float(dot - f.code_offset * s) * (av[size_t(j)] * dx);
-        if (f.has_min) acc += bv[size_t(j)] * a.ds[t * nb + j];
+        acc = std::fma(float(dot - f.code_offset * s), av[size_t(j)] * dx, acc);
+        if (f.has_min) acc = std::fma(bv[size_t(j)], a.ds[t * nb + j], acc);
       }
       y[t * ldy + o] = acc;
     }
   }
-}
-
-bool quant_gemm_fast() {
-  static const bool fast = HWY_DYNAMIC_DISPATCH(quant_gemm_fast_impl)() && __builtin_cpu_supports("avx512vnni");
-  return fast;
 }
 
 std::vector<int64_t> quant_gemm_targets() { return hwy::SupportedAndGeneratedTargets(); }
