@@ -86,7 +86,7 @@ MatmulPath plan_matmul(const Weight& w, int64_t n_rows, const MathMode& math, bo
   // Batch invariance: the int8 decode and GEMM kernels do the same arithmetic (ops/simd/quant_dot.h), and
   // so do the exact ones (both dequantise and run the f32 GEMM), so the row count only picks the speed.
   if (fast) return n_rows <= 4 ? MatmulPath::Int8Gemv : MatmulPath::Int8Gemm;
-  return MatmulPath::QuantPanel;  // (decode included: the f32 GEMM is the one exact arithmetic)
+  return MatmulPath::QuantPanel;  // (decode included: gemm_nt_invariant is the one exact arithmetic)
 }
 
 void matmul_rows(ExecContext& ctx, int thread_index, const float* x, int64_t n_rows, const Weight& w, int64_t o0,
@@ -98,7 +98,11 @@ void matmul_rows(ExecContext& ctx, int thread_index, const float* x, int64_t n_r
     case MatmulPath::Bf16Gemm: {  // (not planned for row slices)
       simd::GemmB b;
       to_gemm_b(w, &b);
-      simd::gemm_nt(x, w.n_in, n_rows, b, o0, o1, y, w.n_out, false);
+      // F32 weights (GGUF routers and other small tensors, f32 checkpoints): the one-order kernel, so
+      // that block-format models are batch-invariant whole; 16-bit and fp8 weights: the fastest kernel
+      // for the row count (not batch-invariant yet, ops/matmul.h).
+      if (w.dtype == DType::F32) simd::gemm_nt_invariant(x, w.n_in, n_rows, b, o0, o1, y, w.n_out, false);
+      else simd::gemm_nt(x, w.n_in, n_rows, b, o0, o1, y, w.n_out, false);
       return;
     }
     case MatmulPath::Int8Gemv: {
@@ -127,7 +131,7 @@ void matmul_rows(ExecContext& ctx, int thread_index, const float* x, int64_t n_r
         const int64_t n = std::min(kPanel, o1 - o);
         simd::quant_dequant_rows(q, o, o + n, buf);
         simd::GemmB fb{simd::BKind::F32, reinterpret_cast<const uint8_t*>(buf), size_t(w.n_in) * 4, w.n_in};
-        simd::gemm_nt(x, w.n_in, n_rows, fb, 0, n, y + o, w.n_out, false);
+        simd::gemm_nt_invariant(x, w.n_in, n_rows, fb, 0, n, y + o, w.n_out, false);
       }
       return;
     }
@@ -138,7 +142,7 @@ void matmul_rows(ExecContext& ctx, int thread_index, const float* x, int64_t n_r
         const int64_t n = std::min(kRows, o1 - o);
         for (int64_t j = 0; j < n; ++j) weight_row_to_f32(w, o + j, buf + j * w.n_in);
         simd::GemmB fb{simd::BKind::F32, reinterpret_cast<const uint8_t*>(buf), size_t(w.n_in) * 4, w.n_in};
-        simd::gemm_nt(x, w.n_in, n_rows, fb, 0, n, y + o, w.n_out, false);
+        simd::gemm_nt_invariant(x, w.n_in, n_rows, fb, 0, n, y + o, w.n_out, false);
       }
       return;
     }

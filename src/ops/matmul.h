@@ -13,15 +13,18 @@
 
 namespace mm {
 
-// Every path gives a row the same bits whatever the number of rows multiplied with it (batch
-// invariance): the row count only chooses between kernels of one arithmetic.
+// Block-format (GGUF) and F32 weights give a row the same bits whatever the number of rows multiplied
+// with it (batch invariance), in both math modes: the row count only chooses between kernels of one
+// arithmetic. 16-bit and fp8 weights do not yet: their decode, mid-size and packed prefill kernels sum
+// in different orders (one order for all cost 2x in prefill, see BENCHMARKS.md).
 enum class MatmulPath {
-  Gemm,          // F32 / BF16 / F16 / fp8 (register-widened B rows, f32 FMA GEMM)
-  Bf16Gemm,      // 16-bit float weights, >= 16 rows, MathMode::bf16_prefill (opt-in, the one path that is
-                 // not batch-invariant: activations rounded to bf16): AVX512_BF16 dot products
+  Gemm,          // F32 / BF16 / F16 / fp8 (register-widened B rows, f32 FMA GEMM; F32: gemm_nt_invariant)
+  Bf16Gemm,      // 16-bit float weights, >= 16 rows, MathMode::bf16_prefill (opt-in; activations rounded
+                 // to bf16): AVX512_BF16 dot products
   Int8Gemv,      // block formats, <= 4 rows, QuantMath::Int8: int8 activations, weight rows streamed once
   Int8Gemm,      // block formats, > 4 rows, QuantMath::Int8: int8 activations, integer GEMM (same arithmetic)
-  QuantPanel,    // block formats, exact: panels of rows dequantised to f32, then the f32 GEMM
+  QuantPanel,    // block formats, exact: panels of rows dequantised to f32, then the one-order f32 GEMM
+                 // (simd::gemm_nt_invariant) for every row count
   DequantRows,   // anything else (fp8 with unusual scale blocks, a block format without a SIMD kernel unit):
                  // rows dequantised to f32 by the format table's scalar reference, then the f32 GEMM
 };

@@ -26,6 +26,11 @@ struct GemmB {
 // block is loaded from memory once per block of x rows (once in total for decode's 1..16 rows).
 void gemm_nt(const float* x, int64_t ldx, int64_t n_rows, const GemmB& b, int64_t o0, int64_t o1, float* y,
              int64_t ldy, bool accumulate);
+// The same product with one register-tiled kernel for every row count, so that a row's result does
+// not depend on n_rows (batch invariance; gemm_nt picks faster kernels of other summation orders by
+// row count). The exact block-format paths use it (ops/matmul.cpp).
+void gemm_nt_invariant(const float* x, int64_t ldx, int64_t n_rows, const GemmB& b, int64_t o0, int64_t o1, float* y,
+             int64_t ldy, bool accumulate);
 // True when gemm_nt handles this scale layout in registers (scale_bk a multiple of the vector width).
 bool gemm_scale_supported(const GemmB& b);
 
