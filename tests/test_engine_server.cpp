@@ -73,6 +73,13 @@ TEST_F(ServerFixture, AnthropicToolUse) {
   ASSERT_EQ(j["content"].size(), 3u) << j.dump();
   EXPECT_EQ(j["content"][0]["type"], "thinking");
   EXPECT_EQ(j["content"][0]["thinking"], "Let me think: café 日本.");
+  // Signed (a keyed hash under this process's key, base64 of 32 bytes), the same for the same thinking.
+  const std::string sig = j["content"][0]["signature"];
+  EXPECT_EQ(sig.size(), 44u) << sig;
+  EXPECT_EQ(sig.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="), std::string::npos);
+  auto again = post("/v1/messages", {{"model", "x"}, {"max_tokens", 200}, {"messages", user_msgs()}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(json::parse(again->body)["content"][0]["signature"], sig);
   EXPECT_EQ(j["content"][1]["type"], "text");
   EXPECT_EQ(j["content"][1]["text"], "Sure, checking é🙂.");
   EXPECT_EQ(j["content"][2]["type"], "tool_use");
@@ -90,8 +97,18 @@ TEST_F(ServerFixture, AnthropicToolUseStreaming) {
   EXPECT_EQ(evs.front()["type"], "message_start");
   EXPECT_EQ(evs.back()["type"], "message_stop");
   std::map<int, std::string> block_type, block_text;
-  std::string stop_reason;
-  for (const auto& e : evs) {
+  std::string stop_reason, signature;
+  for (size_t i = 0; i < evs.size(); ++i) {
+    const json& e = evs[i];
+    // A thinking block ends with a signature_delta, right before its content_block_stop.
+    if (e["type"] == "content_block_delta" && e["delta"]["type"] == "signature_delta") {
+      EXPECT_EQ(e["index"], 0);
+      signature = e["delta"]["signature"];
+      ASSERT_LT(i + 1, evs.size());
+      EXPECT_EQ(evs[i + 1]["type"], "content_block_stop");
+      EXPECT_EQ(evs[i + 1]["index"], 0);
+      continue;
+    }
     if (e["type"] == "content_block_start") block_type[e["index"]] = e["content_block"]["type"];
     if (e["type"] == "content_block_delta") {
       const json& d = e["delta"];
@@ -109,6 +126,11 @@ TEST_F(ServerFixture, AnthropicToolUseStreaming) {
   EXPECT_EQ(block_type[2], "tool_use");
   EXPECT_EQ(json::parse(block_text[2]), json({{"city", "Paris"}}));
   EXPECT_EQ(stop_reason, "tool_use");
+  // The same signature as the non-streaming reply's for the same thinking.
+  auto plain = post("/v1/messages", {{"model", "x"}, {"max_tokens", 200}, {"messages", user_msgs()}});
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(signature.size(), 44u);
+  EXPECT_EQ(json::parse(plain->body)["content"][0]["signature"], signature);
 }
 
 TEST_F(ServerFixture, CompletionsStreamNeverSplitsUtf8) {

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "server/routes.h"
+#include "server/signature.h"
 
 namespace mm::server {
 
@@ -166,7 +167,7 @@ void messages(ServerContext& ctx, const httplib::Request& http_req, const json& 
     add_chat_events(r, parser.feed(p.forced + ev.text));
     add_chat_events(r, parser.finish());
     json content = json::array();
-    if (!r.reasoning.empty()) content.push_back({{"type", "thinking"}, {"thinking", r.reasoning}, {"signature", ""}});
+    if (!r.reasoning.empty()) content.push_back({{"type", "thinking"}, {"thinking", r.reasoning}, {"signature", thinking_signature(r.reasoning)}});
     if (!r.content.empty() || r.calls.empty()) content.push_back({{"type", "text"}, {"text", r.content}});
     for (const auto& c : r.calls) content.push_back(tool_use_block(c));
     send_json(res, {{"id", id},
@@ -187,6 +188,7 @@ void messages(ServerContext& ctx, const httplib::Request& http_req, const json& 
     int index = -1;       // index of the open block
     std::string open;     // type of the open block ("" when none)
     std::string forced;   // fed to the parser ahead of the first output
+    std::string thinking;  // the open thinking block's text, signed when it closes
   };
   auto st = std::make_shared<State>(ChatOutputParser(ctx.format, p.tools, reasoning_first));
   st->forced = p.forced;
@@ -213,6 +215,10 @@ void messages(ServerContext& ctx, const httplib::Request& http_req, const json& 
     }
     auto close = [&] {
       if (st->open.empty()) return;
+      if (st->open == "thinking")  // a thinking block ends with its signature
+        out += sse("content_block_delta", {{"type", "content_block_delta"}, {"index", st->index},
+                                           {"delta", {{"type", "signature_delta"},
+                                                      {"signature", thinking_signature(std::exchange(st->thinking, {}))}}}});
       out += sse("content_block_stop", {{"type", "content_block_stop"}, {"index", st->index}});
       st->open.clear();
     };
@@ -231,6 +237,7 @@ void messages(ServerContext& ctx, const httplib::Request& http_req, const json& 
     for (const auto& e : evs) {
       if (e.kind == ChatEvent::Reasoning) {
         if (st->open != "thinking") open("thinking", {{"type", "thinking"}, {"thinking", ""}});
+        st->thinking += e.text;
         delta({{"type", "thinking_delta"}, {"thinking", e.text}});
       } else if (e.kind == ChatEvent::Content) {
         if (st->open != "text") open("text", {{"type", "text"}, {"text", ""}});
