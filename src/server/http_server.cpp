@@ -22,6 +22,7 @@ thread_local bool t_reject = false;         // on the closer thread: connections
 constexpr size_t kMaxLingering = 1024;
 constexpr auto kLinger = std::chrono::seconds(2);
 constexpr size_t kTrimAfterBytes = size_t(1) << 20;
+constexpr size_t kMaxRequestsPerConnection = 100;
 }  // namespace
 
 // Workers (one connection each) and one closer thread, which answers connections over the cap with a
@@ -166,7 +167,8 @@ HttpServer::HttpServer(const HttpLimits& limits, std::atomic<int>& phase)
   set_payload_max_length(lim_.max_body_bytes);
   set_read_timeout(time_t(lim_.io_timeout_s), 0);
   set_write_timeout(time_t(lim_.io_timeout_s), 0);
-  set_keep_alive_timeout(time_t(lim_.idle_timeout_s));
+  set_keep_alive_timeout(time_t(lim_.idle_timeout_s));  // (what the Keep-Alive response header says)
+  set_keep_alive_max_count(kMaxRequestsPerConnection);
 }
 
 HttpServer::~HttpServer() = default;
@@ -220,7 +222,7 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
   {
     ConnStream strm(sock, lim_, phase_);
     bool first = true;
-    for (int left = 100; left > 0; --left) {
+    for (int left = int(kMaxRequestsPerConnection); left > 0; --left) {
       if (!strm.wait_request(first ? lim_.header_timeout_s : lim_.idle_timeout_s)) break;
       first = false;
       strm.begin_request();
