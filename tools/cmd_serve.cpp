@@ -21,7 +21,8 @@ namespace {
 int run_serve(int argc, char** argv) {
   Args args(argc, argv, {"no-mmap", "exact"});
   args.check_known({"model", "host", "port", "parallel", "ctx-size", "api-key", "api-key-file", "threads", "tokenizer", "alias",
-                    "queue", "prefill-chunk", "no-mmap", "exact"});
+                                        "queue", "prefill-chunk", "no-mmap", "exact", "max-connections", "max-body", "header-timeout",
+                    "body-timeout", "idle-timeout", "drain-timeout"});
   if (args.has("no-mmap")) set_load_mode(LoadMode::Load);
   const std::string model_path = args.required("model");
   server::ServerOptions opts;
@@ -40,6 +41,22 @@ int run_serve(int argc, char** argv) {
     while (!opts.api_key.empty() && (opts.api_key.back() == '\r' || opts.api_key.back() == ' ')) opts.api_key.pop_back();
     if (opts.api_key.empty()) throw Error("--api-key-file: " + f + " holds no key on its first line");
   }
+  // Connection limits (src/server/http_server.h; README "Limits and security model").
+  auto& lim = opts.http;
+  lim.max_connections = int(args.i64("max-connections", 0));  // 0: --parallel + --queue + 8 (at most 256)
+  const int64_t max_body = args.i64("max-body", int64_t(lim.max_body_bytes >> 20));
+  if (max_body < 1 || max_body > 1024) throw Error("--max-body (MiB) must be in 1..1024");
+  lim.max_body_bytes = size_t(max_body) << 20;
+  auto seconds = [&](const char* key, double def, double lo) {
+    const double v = args.f64(key, def);
+    if (!(v >= lo && v <= 86400)) throw Error(std::string("--") + key + " (seconds) must be in " + std::to_string(int(lo)) + "..86400");
+    return v;
+  };
+  lim.header_timeout_s = seconds("header-timeout", lim.header_timeout_s, 1);
+  lim.body_timeout_s = seconds("body-timeout", lim.body_timeout_s, 1);
+  lim.idle_timeout_s = seconds("idle-timeout", lim.idle_timeout_s, 1);
+  lim.drain_timeout_s = seconds("drain-timeout", lim.drain_timeout_s, 0);
+  if (lim.max_connections < 0 || lim.max_connections > 4096) throw Error("--max-connections must be in 1..4096");
   std::string alias = args.str("alias", "");
   if (alias.empty()) alias = std::filesystem::path(model_path).filename().string();
   if (alias.empty()) alias = std::filesystem::path(model_path).parent_path().filename().string();
@@ -52,7 +69,8 @@ int run_serve(int argc, char** argv) {
   ec.n_threads = threads_from(args);
   ec.math = math_mode_from(args);
 
-  // SIGINT / SIGTERM are taken by a waiting thread (blocked everywhere else), which stops the server.
+  // SIGINT / SIGTERM are taken by a waiting thread (blocked everywhere else), which drains the server:
+  // no new connections, in-flight requests finish within --drain-timeout, the rest end with an error event.
   sigset_t sigs;
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGINT);
@@ -77,19 +95,23 @@ int run_serve(int argc, char** argv) {
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&sigs, &sig);
-    std::fprintf(stderr, "minimax serve: signal %d, shutting down\n", sig);
-    srv.stop();
+    std::fprintf(stderr, "minimax serve: signal %d, draining (up to %g s)\n", sig, lim.drain_timeout_s);
+    srv.drain();
   });
   srv.listen();
-  // listen() returned on its own (not by a signal): wake the waiter.
+  // listen() returned: after a drain, or on its own, when the waiter still waits (wake it).
   pthread_kill(waiter.native_handle(), SIGTERM);
   waiter.join();
+  std::fprintf(stderr, "minimax serve: stopped\n");
   return 0;
 }
 
 const Register reg_serve{"serve",
                          "HTTP server (OpenAI + Anthropic APIs): --model PATH [--host 127.0.0.1] [--port 8080] "
-                         "[--parallel N] [--ctx-size C] [--api-key KEY | --api-key-file F | env MINIMAX_API_KEY] [--threads N] [--exact]",
+                         "[--parallel N] [--ctx-size C] [--queue 64] [--api-key KEY | --api-key-file F | env MINIMAX_API_KEY] [--threads N] "
+                         "[--exact] [--max-connections N (default parallel+queue+8; more get a 503)] [--max-body MiB (8)] "
+                         "[--header-timeout S (10)] [--body-timeout S (60)] [--idle-timeout S (5)] "
+                         "[--drain-timeout S (10; SIGTERM/SIGINT: in-flight requests finish, then end with an error event)]",
                          run_serve};
 
 }  // namespace

@@ -147,9 +147,9 @@ void parse_max_tokens(const ServerContext& ctx, const json& body, GenRequest& re
   if (!n && required) bad_request(std::string("'") + which + "' is required");
   const int64_t n_prompt = int64_t(req.prompt.size());
   const int64_t n_ctx = ctx.engine.n_ctx();
-  if (n_prompt >= n_ctx)
-    bad_request("the prompt has " + std::to_string(n_prompt) + " tokens; the context size is " + std::to_string(n_ctx) +
-                " tokens (prompt and output): shorten the prompt");
+  if (n_prompt >= n_ctx)  // (a prompt longer than the context is tokenized up to n_ctx + 1 tokens only)
+    bad_request("the prompt has " + std::string(n_prompt > n_ctx ? "more than " : "") + std::to_string(std::min(n_prompt, n_ctx)) +
+                " tokens; the context size is " + std::to_string(n_ctx) + " tokens (prompt and output): shorten the prompt");
   if (!n) {
     req.max_tokens = n_ctx - n_prompt;
     return;
@@ -236,6 +236,10 @@ void handle(ServerContext& ctx, Api api, const httplib::Request& req, httplib::R
   }
 }
 
+std::string cancelled_message(const ServerContext& ctx) {
+  return ctx.phase.load() >= int(ServePhase::Aborting) ? "the server is shutting down" : "the request was cancelled";
+}
+
 std::string sse(const json& data) { return "data: " + dump(data) + "\n\n"; }
 std::string sse(const std::string& event, const json& data) { return "event: " + event + "\ndata: " + dump(data) + "\n\n"; }
 
@@ -281,10 +285,12 @@ int connection_fd(const httplib::Request& req) {
 
 // A socket whose peer has closed reads end-of-file (0 bytes) without blocking; one with a request
 // pipelined behind this one reads data, and a live idle one would block (EAGAIN).
-std::function<bool()> client_gone_probe(const httplib::Request& req) {
+std::function<bool()> client_gone_probe(const ServerContext& ctx, const httplib::Request& req) {
   const int fd = connection_fd(req);
-  if (fd < 0) return [] { return false; };
-  return [fd] {
+  const std::atomic<int>* phase = &ctx.phase;
+  return [fd, phase] {
+    if (phase->load() >= int(ServePhase::Aborting)) return true;
+    if (fd < 0) return false;
     char c;
     const ssize_t r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
     return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
@@ -293,6 +299,7 @@ std::function<bool()> client_gone_probe(const httplib::Request& req) {
 
 namespace {
 struct StreamState {
+  const std::atomic<int>* phase = nullptr;
   std::shared_ptr<RequestHandle> h;
   std::function<std::string(const GenEvent&)> on_event;
   std::function<bool()> client_gone;
@@ -300,9 +307,10 @@ struct StreamState {
 };
 }  // namespace
 
-void stream_sse(httplib::Response& res, std::shared_ptr<RequestHandle> h, std::function<bool()> client_gone,
-                std::function<std::string(const GenEvent& ev)> on_event) {
+void stream_sse(ServerContext& ctx, httplib::Response& res, std::shared_ptr<RequestHandle> h,
+                std::function<bool()> client_gone, std::function<std::string(const GenEvent& ev)> on_event) {
   auto st = std::make_shared<StreamState>();
+  st->phase = &ctx.phase;
   st->h = std::move(h);
   st->client_gone = std::move(client_gone);
   st->on_event = std::move(on_event);
@@ -315,7 +323,9 @@ void stream_sse(httplib::Response& res, std::shared_ptr<RequestHandle> h, std::f
           sink.done();
           return true;
         }
-        if (st->client_gone && st->client_gone()) {
+        // Shutdown past the drain timeout: cancel, and keep pumping to write the Cancelled event's error.
+        if (st->phase->load() >= int(ServePhase::Aborting) && !st->h->cancelled()) st->h->cancel();
+        if (!st->h->cancelled() && st->client_gone && st->client_gone()) {
           st->h->cancel();
           return false;
         }

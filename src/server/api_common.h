@@ -16,6 +16,7 @@
 #include "chat/chat.h"
 #include "core/error.h"
 #include "engine/engine.h"
+#include "server/http_server.h"
 #include "tokenizer/tokenizer.h"
 
 namespace mm::server {
@@ -36,8 +37,7 @@ struct ServerOptions {
   int port = 8080;  // 0: any free port (printed at startup)
   std::string api_key;  // empty: no authentication
   std::string model_name;
-  size_t max_body_bytes = 8u << 20;
-  int n_http_threads = 0;  // 0: enough for every slot and queued request
+  HttpLimits http;  // connections, timeouts, body size (http_server.h); max_connections 0: from the engine
 };
 
 struct ServerContext {
@@ -51,7 +51,11 @@ struct ServerContext {
   std::string fingerprint;
   int64_t created = 0;
   std::atomic<uint64_t> http_requests{0}, http_errors{0};
+  std::atomic<int> phase{int(ServePhase::Serving)};  // ServePhase: Aborting ends in-flight requests
 };
+
+// Why a request ended Cancelled: the server shutting down, or the client gone.
+std::string cancelled_message(const ServerContext& ctx);
 
 // ---- request parsing (all throw ApiError 400 naming the field)
 json parse_body(const httplib::Request& req);
@@ -88,11 +92,14 @@ bool authorized(const ServerContext& ctx, const httplib::Request& req);
 // request, which frees its slot at the next engine step.
 // client_gone (client_gone_probe) is checked between events, so a client that leaves is noticed even
 // before a write to its socket fails.
-void stream_sse(httplib::Response& res, std::shared_ptr<RequestHandle> h, std::function<bool()> client_gone,
-                std::function<std::string(const GenEvent& ev)> on_event);
+// Once the server aborts in-flight requests (shutdown past its drain timeout) the request is cancelled
+// too, and on_event gets its Cancelled done event to write the stream's error event.
+void stream_sse(ServerContext& ctx, httplib::Response& res, std::shared_ptr<RequestHandle> h,
+                std::function<bool()> client_gone, std::function<std::string(const GenEvent& ev)> on_event);
 // For a non-streaming reply: a function that says whether the client has closed the connection of
-// `req` (always false when that cannot be told), to pass to RequestHandle::wait_all.
-std::function<bool()> client_gone_probe(const httplib::Request& req);
+// `req` (always false when that cannot be told) or the server is aborting requests, to pass to
+// RequestHandle::wait_all.
+std::function<bool()> client_gone_probe(const ServerContext& ctx, const httplib::Request& req);
 std::string sse(const json& data);                          // "data: {...}\n\n"
 std::string sse(const std::string& event, const json& data);  // "event: E\ndata: {...}\n\n"
 

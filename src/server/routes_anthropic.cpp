@@ -4,6 +4,7 @@
 #include <map>
 
 #include "server/routes.h"
+#include "server/signature.h"
 
 namespace mm::server {
 
@@ -137,7 +138,9 @@ Prepared prepare(ServerContext& ctx, const json& body, bool for_generation) {
   p.forced = forced_tool_call(ctx.format, p.tools, any || !only.empty(), only);
   ChatPrompt prompt = chat_render_prompt(ctx.format, msgs, nlohmann::ordered_json(p.tools));
   prompt.add(p.forced);
-  p.req.prompt = ctx.tok.encode(prompt.text, prompt.plain);  // message text cannot write control tokens
+  // Message text cannot write control tokens; a prompt that cannot fit the context is not tokenized whole
+  // (count_tokens counts all).
+  p.req.prompt = ctx.tok.encode(prompt.text, prompt.plain, for_generation ? size_t(ctx.engine.n_ctx()) : SIZE_MAX);
   if (!for_generation) return p;
   parse_sampling(body, p.req);
   p.req.stop = get_string_list(body, "stop_sequences");
@@ -156,15 +159,15 @@ void messages(ServerContext& ctx, const httplib::Request& http_req, const json& 
   const bool reasoning_first = chat_starts_in_reasoning(ctx.format);
 
   if (!stream) {
-    GenEvent ev = h->wait_all(client_gone_probe(http_req));
+    GenEvent ev = h->wait_all(client_gone_probe(ctx, http_req));
     if (ev.finish == FinishReason::Error) throw ApiError(500, "api_error", "generation failed: " + ev.error);
-    if (ev.finish == FinishReason::Cancelled) throw ApiError(503, "overloaded_error", "the request was cancelled");
+    if (ev.finish == FinishReason::Cancelled) throw ApiError(503, "overloaded_error", cancelled_message(ctx));
     ChatOutputParser parser(ctx.format, p.tools, reasoning_first);
     ChatResult r;
     add_chat_events(r, parser.feed(p.forced + ev.text));
     add_chat_events(r, parser.finish());
     json content = json::array();
-    if (!r.reasoning.empty()) content.push_back({{"type", "thinking"}, {"thinking", r.reasoning}, {"signature", ""}});
+    if (!r.reasoning.empty()) content.push_back({{"type", "thinking"}, {"thinking", r.reasoning}, {"signature", thinking_signature(r.reasoning)}});
     if (!r.content.empty() || r.calls.empty()) content.push_back({{"type", "text"}, {"text", r.content}});
     for (const auto& c : r.calls) content.push_back(tool_use_block(c));
     send_json(res, {{"id", id},
@@ -185,10 +188,11 @@ void messages(ServerContext& ctx, const httplib::Request& http_req, const json& 
     int index = -1;       // index of the open block
     std::string open;     // type of the open block ("" when none)
     std::string forced;   // fed to the parser ahead of the first output
+    std::string thinking;  // the open thinking block's text, signed when it closes
   };
   auto st = std::make_shared<State>(ChatOutputParser(ctx.format, p.tools, reasoning_first));
   st->forced = p.forced;
-  stream_sse(res, h, client_gone_probe(http_req), [&ctx, st, id, n_prompt](const GenEvent& ev) {
+  stream_sse(ctx, res, h, client_gone_probe(ctx, http_req), [&ctx, st, id, n_prompt](const GenEvent& ev) {
     std::string out;
     if (!st->started) {
       st->started = true;
@@ -203,11 +207,18 @@ void messages(ServerContext& ctx, const httplib::Request& http_req, const json& 
                                      {"stop_sequence", nullptr},
                                      {"usage", {{"input_tokens", n_prompt}, {"output_tokens", 0}}}}}});
     }
-    if (ev.done && (ev.finish == FinishReason::Error || ev.finish == FinishReason::Cancelled))
+    if (ev.done && (ev.finish == FinishReason::Error || ev.finish == FinishReason::Cancelled)) {
+      const bool failed = ev.finish == FinishReason::Error;
       return out + sse("error", {{"type", "error"},
-                                 {"error", {{"type", "api_error"}, {"message", "generation failed: " + ev.error}}}});
+                                 {"error", {{"type", failed ? "api_error" : "overloaded_error"},
+                                            {"message", failed ? "generation failed: " + ev.error : cancelled_message(ctx)}}}});
+    }
     auto close = [&] {
       if (st->open.empty()) return;
+      if (st->open == "thinking")  // a thinking block ends with its signature
+        out += sse("content_block_delta", {{"type", "content_block_delta"}, {"index", st->index},
+                                           {"delta", {{"type", "signature_delta"},
+                                                      {"signature", thinking_signature(std::exchange(st->thinking, {}))}}}});
       out += sse("content_block_stop", {{"type", "content_block_stop"}, {"index", st->index}});
       st->open.clear();
     };
@@ -226,6 +237,7 @@ void messages(ServerContext& ctx, const httplib::Request& http_req, const json& 
     for (const auto& e : evs) {
       if (e.kind == ChatEvent::Reasoning) {
         if (st->open != "thinking") open("thinking", {{"type", "thinking"}, {"thinking", ""}});
+        st->thinking += e.text;
         delta({{"type", "thinking_delta"}, {"thinking", e.text}});
       } else if (e.kind == ChatEvent::Content) {
         if (st->open != "text") open("text", {{"type", "text"}, {"text", ""}});

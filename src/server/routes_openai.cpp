@@ -17,14 +17,17 @@ json usage_json(const GenEvent& ev) {
 }
 
 // A finished request that did not end normally: engine error or shutdown.
-void throw_if_failed(const GenEvent& ev) {
+void throw_if_failed(const ServerContext& ctx, const GenEvent& ev) {
   if (ev.finish == FinishReason::Error) throw ApiError(500, "server_error", "generation failed: " + ev.error);
-  if (ev.finish == FinishReason::Cancelled) throw ApiError(503, "server_busy", "the request was cancelled");
+  if (ev.finish == FinishReason::Cancelled) throw ApiError(503, "server_busy", cancelled_message(ctx));
 }
 
-std::string error_sse(const GenEvent& ev) {
-  const std::string msg = ev.finish == FinishReason::Error ? "generation failed: " + ev.error : "the request was cancelled";
-  return sse(json{{"error", {{"message", msg}, {"type", "server_error"}, {"param", nullptr}, {"code", 500}}}}) +
+// The end of a stream that failed: an error object chunk, then [DONE].
+std::string error_sse(const ServerContext& ctx, const GenEvent& ev) {
+  const bool failed = ev.finish == FinishReason::Error;
+  const std::string msg = failed ? "generation failed: " + ev.error : cancelled_message(ctx);
+  return sse(json{{"error", {{"message", msg}, {"type", failed ? "server_error" : "server_busy"}, {"param", nullptr},
+                             {"code", failed ? 500 : 503}}}}) +
          "data: [DONE]\n\n";
 }
 
@@ -114,7 +117,8 @@ void chat_completions(ServerContext& ctx, const httplib::Request& http_req, cons
   GenRequest req;
   ChatPrompt prompt = chat_render_prompt(ctx.format, msgs, nlohmann::ordered_json(tools));
   prompt.add(forced);
-  req.prompt = ctx.tok.encode(prompt.text, prompt.plain);  // message text cannot write control tokens
+  // Message text cannot write control tokens; tokenizing stops past the context size (parse_max_tokens refuses).
+  req.prompt = ctx.tok.encode(prompt.text, prompt.plain, size_t(ctx.engine.n_ctx()));
   parse_sampling(body, req);
   req.stop = get_string_list(body, "stop");
   req.stop_ids = ctx.end_ids;
@@ -136,8 +140,8 @@ void chat_completions(ServerContext& ctx, const httplib::Request& http_req, cons
   const bool reasoning_first = chat_starts_in_reasoning(ctx.format);
 
   if (!so.stream) {
-    GenEvent ev = h->wait_all(client_gone_probe(http_req));
-    throw_if_failed(ev);
+    GenEvent ev = h->wait_all(client_gone_probe(ctx, http_req));
+    throw_if_failed(ctx, ev);
     ChatOutputParser parser(ctx.format, tools, reasoning_first);
     ChatResult r;
     add_chat_events(r, parser.feed(forced + ev.text));
@@ -169,13 +173,13 @@ void chat_completions(ServerContext& ctx, const httplib::Request& http_req, cons
     return sse({{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", ctx.opts.model_name},
                 {"system_fingerprint", ctx.fingerprint}, {"choices", json::array({c})}});
   };
-  stream_sse(res, h, client_gone_probe(http_req), [&ctx, st, chunk, so, logprobs, id, created](const GenEvent& ev) {
+  stream_sse(ctx, res, h, client_gone_probe(ctx, http_req), [&ctx, st, chunk, so, logprobs, id, created](const GenEvent& ev) {
     std::string out;
     if (!st->started) {
       st->started = true;
       out += chunk({{"role", "assistant"}, {"content", ""}}, nullptr, nullptr);
     }
-    if (ev.done && (ev.finish == FinishReason::Error || ev.finish == FinishReason::Cancelled)) return out + error_sse(ev);
+    if (ev.done && (ev.finish == FinishReason::Error || ev.finish == FinishReason::Cancelled)) return out + error_sse(ctx, ev);
     auto evs = st->parser.feed(std::exchange(st->forced, {}) + ev.text);
     if (ev.done)
       for (auto& e : st->parser.finish()) evs.push_back(std::move(e));
@@ -220,12 +224,12 @@ std::vector<int32_t> completion_prompt(ServerContext& ctx, const json& body) {
     }
     return ids;
   };
-  if (p.is_string()) return ctx.tok.encode(p.get<std::string>());
+  if (p.is_string()) return ctx.tok.encode(p.get<std::string>(), true, size_t(ctx.engine.n_ctx()));
   if (!p.is_array()) bad_request("'prompt' must be a string, an array of token ids, or an array with one of those");
   if (p.empty()) bad_request("'prompt' must not be empty");
   if (p[0].is_number_integer()) return ids_of(p);
   if (p.size() > 1) bad_request("only one prompt per request is supported");
-  if (p[0].is_string()) return ctx.tok.encode(p[0].get<std::string>());
+  if (p[0].is_string()) return ctx.tok.encode(p[0].get<std::string>(), true, size_t(ctx.engine.n_ctx()));
   if (p[0].is_array()) return ids_of(p[0]);
   bad_request("'prompt' must be a string, an array of token ids, or an array with one of those");
 }
@@ -258,8 +262,8 @@ void completions(ServerContext& ctx, const httplib::Request& http_req, const jso
                 {"system_fingerprint", ctx.fingerprint}, {"choices", std::move(choices)}};
   };
   if (!so.stream) {
-    GenEvent ev = h->wait_all(client_gone_probe(http_req));
-    throw_if_failed(ev);
+    GenEvent ev = h->wait_all(client_gone_probe(ctx, http_req));
+    throw_if_failed(ctx, ev);
     size_t off = prefix.size();
     json choice = {{"text", prefix + ev.text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_name(ev, false)}};
     if (n_lp) choice["logprobs"] = completion_logprobs(ctx.tok, ev.logprobs, off);
@@ -270,8 +274,8 @@ void completions(ServerContext& ctx, const httplib::Request& http_req, const jso
   }
   auto off = std::make_shared<size_t>(prefix.size());
   auto pending_prefix = std::make_shared<std::string>(prefix);
-  stream_sse(res, h, client_gone_probe(http_req), [&ctx, object, so, n_lp, off, pending_prefix](const GenEvent& ev) {
-    if (ev.done && (ev.finish == FinishReason::Error || ev.finish == FinishReason::Cancelled)) return error_sse(ev);
+  stream_sse(ctx, res, h, client_gone_probe(ctx, http_req), [&ctx, object, so, n_lp, off, pending_prefix](const GenEvent& ev) {
+    if (ev.done && (ev.finish == FinishReason::Error || ev.finish == FinishReason::Cancelled)) return error_sse(ctx, ev);
     std::string out;
     std::string text = std::exchange(*pending_prefix, std::string()) + ev.text;
     if (!text.empty() || (n_lp && !ev.logprobs.empty())) {

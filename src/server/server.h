@@ -20,13 +20,17 @@ class Server {
   ~Server();
   // Binds (port 0: any free port) and returns the port; throws mm::Error when it cannot bind.
   int bind();
-  // Serves until stop() (from another thread or a signal handler thread).
+  // Serves until stop() or drain() (from another thread or a signal handler thread).
   void listen();
+  // Stops now: in-flight requests end (a stream with its API's error event). Safe before listen().
   void stop();
+  // Stops accepting; listen() returns once in-flight requests are done, or after the drain timeout
+  // (ServerOptions::http.drain_timeout_s), when the rest are ended as by stop().
+  void drain();
 
  private:
-  std::unique_ptr<httplib::Server> svr_;
   std::unique_ptr<ServerContext> ctx_;
+  std::unique_ptr<HttpServer> svr_;
 };
 
 }  // namespace mm::server

@@ -59,6 +59,10 @@ std::string byte_level_bytes(const std::string& token) {
   return out;
 }
 
+// Texts up to this size reuse their thread's scratch buffers; larger ones get buffers of their own,
+// freed when they are done.
+constexpr size_t kKeepScratchBytes = size_t(1) << 20;
+
 struct EncodeScratch {
   std::vector<Segment> outer, inner;
   PreTokScratch pre;
@@ -173,15 +177,15 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json_string(const std::string& text) 
   return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(impl)));
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text, bool parse_special) const {
-  return encode_impl(text, parse_special, {});
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool parse_special, size_t max_tokens) const {
+  return encode_impl(text, parse_special, {}, max_tokens);
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text, std::span<const TextRange> plain) const {
+std::vector<int32_t> Tokenizer::encode(std::string_view text, std::span<const TextRange> plain, size_t max_tokens) const {
   for (size_t i = 0; i < plain.size(); ++i)
     MM_CHECK(plain[i].begin <= plain[i].end && plain[i].end <= text.size() && (i == 0 || plain[i - 1].end <= plain[i].begin),
              "Tokenizer::encode: plain ranges must be sorted, disjoint and inside the text");
-  if (is_valid_utf8(text)) return encode_impl(text, true, plain);
+  if (is_valid_utf8(text)) return encode_impl(text, true, plain, max_tokens);
   // Invalid bytes are replaced (U+FFFD, 3 bytes each), which moves the offsets: repair the text piece by
   // piece and move the ranges with it.
   std::string fixed;
@@ -195,24 +199,27 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, std::span<const Te
     at = r.end;
   }
   fixed += to_valid_utf8(text.substr(at));
-  return encode_impl(fixed, true, moved);
+  return encode_impl(fixed, true, moved, max_tokens);
 }
 
-std::vector<int32_t> Tokenizer::encode_impl(std::string_view text, bool parse_special,
-                                            std::span<const TextRange> plain) const {
+std::vector<int32_t> Tokenizer::encode_impl(std::string_view text, bool parse_special, std::span<const TextRange> plain,
+                                            size_t max_tokens) const {
   const Impl& m = *impl_;
   std::string repaired;
   if (!is_valid_utf8(text)) {  // (encode with plain ranges repairs piece by piece before it gets here)
     repaired = to_valid_utf8(text);
     text = repaired;
   }
-  thread_local EncodeScratch s;
+  thread_local EncodeScratch scratch;
+  EncodeScratch big;  // a large text's buffers are not kept on the thread (a server has many threads)
+  EncodeScratch& s = text.size() > kKeepScratchBytes ? big : scratch;
   std::vector<int32_t> out;
-  out.reserve(text.size() / 3 + 4);
+  out.reserve(std::min(text.size() / 3, max_tokens) + 4);
   s.outer.clear();
   m.raw_matcher.split(text, parse_special, s.outer, plain);
   std::string normalized;
   for (const Segment& seg : s.outer) {
+    if (out.size() > max_tokens) break;
     if (seg.id >= 0) {
       out.push_back(seg.id);
       continue;
@@ -232,14 +239,19 @@ std::vector<int32_t> Tokenizer::encode_impl(std::string_view text, bool parse_sp
     s.inner.clear();
     m.normalized_matcher.split(piece, piece_special, s.inner);
     for (const Segment& sub : s.inner) {
+      if (out.size() > max_tokens) break;
       if (sub.id >= 0) {
         out.push_back(sub.id);
         continue;
       }
       m.pretokenizer.split(sub.text, s.pre);
-      for (std::string_view word : s.pre.pieces) m.bpe->encode_word(word, out, s.bpe);
+      for (std::string_view word : s.pre.pieces) {
+        if (out.size() > max_tokens) break;
+        m.bpe->encode_word(word, out, s.bpe);
+      }
     }
   }
+  if (out.size() > max_tokens) out.resize(max_tokens + 1);
   return out;
 }
 

@@ -9,6 +9,7 @@
 // does), then proceeds as for valid text. decode() likewise returns valid UTF-8, replacing byte
 // sequences that do not form characters with U+FFFD.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -31,11 +32,13 @@ class Tokenizer {
 
   // parse_special: recognise special added tokens written in the text (HF default); false treats
   // them as plain text (non-special added tokens are still recognised, as in HF). Thread-safe.
-  std::vector<int32_t> encode(std::string_view text, bool parse_special = true) const;
+  // max_tokens: stop once more than that many tokens are out (the result then has max_tokens + 1 tokens, a
+  // prefix of the full encoding's, up to the last word): a prompt that cannot fit is not tokenized whole.
+  std::vector<int32_t> encode(std::string_view text, bool parse_special = true, size_t max_tokens = SIZE_MAX) const;
   // As encode(text, true), except that special tokens are not recognised where they overlap a `plain`
   // range (byte ranges of text, sorted and disjoint): a chat prompt whose message contents are plain,
   // so that a client cannot write the template's control tokens. Same tokens as encode() otherwise.
-  std::vector<int32_t> encode(std::string_view text, std::span<const TextRange> plain) const;
+  std::vector<int32_t> encode(std::string_view text, std::span<const TextRange> plain, size_t max_tokens = SIZE_MAX) const;
   // encode() of each text, spread over `pool`.
   std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts, ThreadPool& pool) const;
   // Throws mm::Error on an id outside [0, vocab_size()). Ids inside the range that name no token
@@ -50,7 +53,8 @@ class Tokenizer {
   struct Impl;
 
  private:
-  std::vector<int32_t> encode_impl(std::string_view text, bool parse_special, std::span<const TextRange> plain) const;
+  std::vector<int32_t> encode_impl(std::string_view text, bool parse_special, std::span<const TextRange> plain,
+                                   size_t max_tokens) const;
   friend class StreamDecoder;
   explicit Tokenizer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
