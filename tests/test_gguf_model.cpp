@@ -131,7 +131,9 @@ TEST(GgufVsHf, F32GgufEqualsHfFolder) {
     BatchItem ia{sa.get(), ids.data(), 8, la.data(), true}, ib{sb.get(), ids.data(), 8, lb.data(), true};
     a->forward({&ia, 1}, ctx);
     b->forward({&ib, 1}, ctx);
-    for (size_t i = 0; i < la.size(); ++i) ASSERT_EQ(la[i], lb[i]) << arch << " " << i;
+    // The same values (the HF folder is bf16, every value bf16-representable), but F32 weights run the
+    // one-order GEMM and 16-bit ones the fast one (ops/matmul.h): f32 summation order only.
+    for (size_t i = 0; i < la.size(); ++i) ASSERT_NEAR(la[i], lb[i], 1e-4) << arch << " " << i;
   }
 }
 

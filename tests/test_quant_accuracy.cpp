@@ -63,9 +63,11 @@ TEST(QuantAccuracy, EachFormatAgainstF32) {
       double min_agree, max_diff;
     };
     // Random-weight MoE models are harsh: a small weight change flips expert choices, which moves logits
-    // by O(1) (llama.cpp lands ~95% argmax agreement on q8_0 here too). f16/bf16 are exact because every
-    // value of these models is bf16-representable. Bounds: agreement falls with the bits per weight.
-    for (Want w : {Want{"f16", 1.0, 0.0}, Want{"bf16", 1.0, 0.0}, Want{"q8_0", 0.9, 5.0},
+    // by O(1) (llama.cpp lands ~95% argmax agreement on q8_0 here too). f16/bf16 hold the same values
+    // (every value of these models is bf16-representable) but run the fast float GEMM, F32 weights the
+    // one-order one (ops/matmul.h): f32 summation-order differences only (measured 7e-6). Bounds:
+    // agreement falls with the bits per weight.
+    for (Want w : {Want{"f16", 1.0, 1e-4}, Want{"bf16", 1.0, 1e-4}, Want{"q8_0", 0.9, 5.0},
                    Want{"q6_k", 0.8, 5.0}, Want{"q5_k", 0.7, 6.0}, Want{"q5_0", 0.7, 6.0},
                    Want{"q4_k", 0.6, 6.0}, Want{"q4_0", 0.55, 6.0}, Want{"q4_k_m", 0.6, 6.0}}) {
       test::TempDir d;
