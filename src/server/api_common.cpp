@@ -29,7 +29,7 @@ json parse_body_text(std::string_view body) {
   json j;
   try {
     j = json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number too large for a double
     bad_request(std::string("the request body is not valid JSON (UTF-8): ") + e.what());
   }
   if (!j.is_object()) bad_request("the request body must be a JSON object");
