@@ -325,6 +325,21 @@ TEST(BadConfig, RejectsAbsurdAndNonFiniteValues) {
   EXPECT_NO_THROW(parse_model_config(tiny_config()));
 }
 
+// fuzz_config finding: a count written as a float past int64_t (6.7e45) was converted to int64_t, which is
+// undefined behaviour (UBSan aborted; x86 gives INT64_MIN, reported as "must be positive"); an unsigned
+// past INT64_MAX wrapped negative.
+TEST(BadConfig, RejectsIntegersOutsideInt64) {
+  for (const char* key : {"hidden_size", "num_hidden_layers", "vocab_size"}) {
+    auto j = tiny_config();
+    j[key] = 6.666666e45;
+    expect_config_error(j, std::string(key) + " is too large");
+    j[key] = std::numeric_limits<uint64_t>::max();
+    expect_config_error(j, std::string(key) + " is too large");
+    j[key] = 1.5;
+    expect_config_error(j, std::string(key) + " must be an integer");
+  }
+}
+
 TEST(BadConfig, PostnormDefaultsFalseAndIsRead) {
   auto j = tiny_config();
   EXPECT_TRUE(parse_model_config(j).postnorm);

@@ -54,8 +54,15 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   ::close(fd);
 }
 
+MappedFile::MappedFile(std::string name, const std::string& bytes) : path_(std::move(name)), size_(bytes.size()) {
+  if (size_ == 0) return;
+  owned_ = std::make_unique<uint8_t[]>(size_);
+  std::memcpy(owned_.get(), bytes.data(), size_);
+  data_ = owned_.get();
+}
+
 MappedFile::~MappedFile() {
-  if (!data_) return;
+  if (!data_ || owned_) return;
   const size_t huge = size_t(2) << 20;
   ::munmap(const_cast<uint8_t*>(data_), anonymous_ ? (size_ + huge - 1) / huge * huge : size_);
 }

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace mm {
@@ -9,6 +10,10 @@ namespace mm {
 class MappedFile {
  public:
   explicit MappedFile(const std::string& path);
+  // The bytes themselves, no file: a heap copy of exactly bytes.size() (so a sanitizer sees any read
+  // past the end, which a page-granular mapping hides); `name` stands for the path in messages. For
+  // tests and fuzzing.
+  MappedFile(std::string name, const std::string& bytes);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -22,6 +27,7 @@ class MappedFile {
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
   bool anonymous_ = false;  // data_ is our own allocation (LoadMode::Load)
+  std::unique_ptr<uint8_t[]> owned_;  // the in-memory bytes constructor's copy
 };
 
 // How weight files are brought into memory. Mmap (default): pages come from the page cache on demand

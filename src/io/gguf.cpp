@@ -187,7 +187,9 @@ uint32_t dtype_to_ggml_type(DType t) {
   return 0;
 }
 
-GgufFile::GgufFile(const std::string& path) : path_(path), file_(std::make_shared<MappedFile>(path)) {
+GgufFile::GgufFile(const std::string& path) : GgufFile(std::make_shared<MappedFile>(path)) {}
+
+GgufFile::GgufFile(std::shared_ptr<MappedFile> file) : path_(file->path()), file_(std::move(file)) {
   Cursor c(file_->data(), file_->size(), path_);
   if (file_->size() < 24) c.fail("too small to be a GGUF file (the header alone is 24 bytes)");
   uint32_t magic = c.read<uint32_t>("magic");

@@ -67,6 +67,7 @@ struct GgufTensor {
 class GgufFile {
  public:
   explicit GgufFile(const std::string& path);  // maps and validates; throws mm::Error
+  explicit GgufFile(std::shared_ptr<MappedFile> file);  // validates bytes already in memory
 
   const std::string& path() const { return path_; }
   uint32_t version() const { return version_; }

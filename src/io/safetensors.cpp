@@ -36,7 +36,11 @@ int64_t checked_numel(const std::string& path, const std::string& name, const nl
 }  // namespace
 
 void safetensors_load_file(const std::string& path, TensorStore& store) {
-  auto file = std::make_shared<MappedFile>(path);
+  safetensors_load_mapped(std::make_shared<MappedFile>(path), store);
+}
+
+void safetensors_load_mapped(std::shared_ptr<MappedFile> file, TensorStore& store) {
+  const std::string path = file->path();
   const size_t size = file->size();
   if (size < 8) bad(path, "file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
   uint64_t n_header = 0;

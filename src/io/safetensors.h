@@ -12,6 +12,8 @@ namespace mm {
 
 // Loads one .safetensors file into `store` (tensors are views into the mapped file).
 void safetensors_load_file(const std::string& path, TensorStore& store);
+// The same for a file already in memory (file->path() names it in errors).
+void safetensors_load_mapped(std::shared_ptr<MappedFile> file, TensorStore& store);
 // Loads a model folder: model.safetensors.index.json (+ the shards its weight_map names), or a single
 // model.safetensors, or every *.safetensors in the folder.
 TensorStore safetensors_load_dir(const std::string& dir);

@@ -21,8 +21,14 @@ int64_t get_int(const nlohmann::json& j, const char* key, std::optional<int64_t>
     bad(key, "is missing");
   }
   const auto& v = j[key];
+  if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)) bad(key, "is too large, got " + v.dump());
   if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) return int64_t(v.get<double>());
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    // Integral and inside int64_t (converting anything else is undefined behaviour): 6.7e45 is no count.
+    if (std::floor(d) == d && std::fabs(d) < 9.2e18) return int64_t(d);
+    if (std::floor(d) == d) bad(key, "is too large, got " + v.dump());
+  }
   bad(key, "must be an integer, got " + v.dump());
 }
 

@@ -21,13 +21,15 @@ namespace mm::server {
 
 [[noreturn]] void bad_request(const std::string& msg) { throw ApiError(400, "invalid_request_error", msg); }
 
-json parse_body(const httplib::Request& req) {
-  if (json_nesting_depth(req.body, kMaxJsonDepth + 1) > kMaxJsonDepth)
+json parse_body(const httplib::Request& req) { return parse_body_text(req.body); }
+
+json parse_body_text(std::string_view body) {
+  if (json_nesting_depth(body, kMaxJsonDepth + 1) > kMaxJsonDepth)
     bad_request("the request body nests JSON deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   json j;
   try {
-    j = json::parse(req.body);
-  } catch (const json::parse_error& e) {
+    j = json::parse(body);
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number too large for a double
     bad_request(std::string("the request body is not valid JSON (UTF-8): ") + e.what());
   }
   if (!j.is_object()) bad_request("the request body must be a JSON object");
@@ -134,8 +136,8 @@ void parse_sampling(const json& body, GenRequest& req) {
   else sp.seed = random_seed();
 }
 
-void parse_max_tokens(const ServerContext& ctx, const json& body, GenRequest& req,
-                      std::initializer_list<const char*> keys, bool required) {
+void parse_max_tokens(int64_t n_ctx, const json& body, GenRequest& req, std::initializer_list<const char*> keys,
+                      bool required) {
   std::optional<int64_t> n;
   const char* which = *keys.begin();
   for (const char* k : keys)
@@ -146,7 +148,6 @@ void parse_max_tokens(const ServerContext& ctx, const json& body, GenRequest& re
     }
   if (!n && required) bad_request(std::string("'") + which + "' is required");
   const int64_t n_prompt = int64_t(req.prompt.size());
-  const int64_t n_ctx = ctx.engine.n_ctx();
   if (n_prompt >= n_ctx)  // (a prompt longer than the context is tokenized up to n_ctx + 1 tokens only)
     bad_request("the prompt has " + std::string(n_prompt > n_ctx ? "more than " : "") + std::to_string(std::min(n_prompt, n_ctx)) +
                 " tokens; the context size is " + std::to_string(n_ctx) + " tokens (prompt and output): shorten the prompt");

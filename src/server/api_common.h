@@ -17,18 +17,12 @@
 #include "core/error.h"
 #include "engine/engine.h"
 #include "server/http_server.h"
+#include "server/request_parse.h"
 #include "tokenizer/tokenizer.h"
 
 namespace mm::server {
 
 using json = nlohmann::json;
-
-// A request error with its HTTP status and the API's error type (e.g. invalid_request_error).
-struct ApiError : Error {
-  ApiError(int status, std::string type, const std::string& msg) : Error(msg), status(status), type(std::move(type)) {}
-  int status;
-  std::string type;
-};
 
 enum class Api { OpenAI, Anthropic };
 
@@ -52,33 +46,19 @@ struct ServerContext {
   int64_t created = 0;
   std::atomic<uint64_t> http_requests{0}, http_errors{0};
   std::atomic<int> phase{int(ServePhase::Serving)};  // ServePhase: Aborting ends in-flight requests
+  RequestEnv request_env() const {
+    return {.format = format, .tok = tok, .n_ctx = engine.n_ctx(), .vocab_size = engine.vocab_size(),
+            .eos_ids = eos_ids, .end_ids = end_ids};
+  }
 };
 
 // Why a request ended Cancelled: the server shutting down, or the client gone.
 std::string cancelled_message(const ServerContext& ctx);
 
-// ---- request parsing (all throw ApiError 400 naming the field)
+// The JSON body of an HTTP request (parse_body_text).
 json parse_body(const httplib::Request& req);
-std::optional<double> get_number(const json& j, const char* key);
-std::optional<int64_t> get_int(const json& j, const char* key);
-std::optional<bool> get_bool(const json& j, const char* key);
-std::optional<std::string> get_string(const json& j, const char* key);
-// A string or an array of strings (at most 16).
-std::vector<std::string> get_string_list(const json& j, const char* key);
-[[noreturn]] void bad_request(const std::string& msg);
-
-// Sampling fields shared by the APIs: temperature, top_p, top_k, min_p, presence / frequency /
-// repetition penalties, seed. Anthropic's API has no penalties but accepting them does no harm.
-void parse_sampling(const json& body, GenRequest& req);
-// max_tokens (or a given alias): checked >= 1; missing gives the rest of the context.
-void parse_max_tokens(const ServerContext& ctx, const json& body, GenRequest& req, std::initializer_list<const char*> keys,
-                      bool required);
-
-// ignore_eos (an extension, as in llama.cpp / vLLM): generate to max_tokens, not stopping at end tokens.
-void parse_ignore_eos(const json& body, GenRequest& req);
 
 // ---- responses
-std::string dump(const json& j);  // never throws on odd UTF-8 (replaced)
 void send_json(httplib::Response& res, const json& j, int status = 200);
 void send_error(httplib::Response& res, Api api, int status, const std::string& type, const std::string& msg);
 // Runs fn(body); exceptions become the API's error JSON (ApiError status; mm::Error 400; QueueFullError
@@ -119,12 +99,5 @@ struct ChatResult {
 };
 void add_chat_events(ChatResult& r, const std::vector<ChatEvent>& evs);
 
-// Tools (OpenAI form) given to the prompt after tool_choice: `none` drops them all, a non-empty
-// `only` keeps just that function (ApiError when it is not among them).
-json select_tools(const json& tools, bool none, const std::string& only);
-// The reply's forced start when a call is required (tool_choice "required" / Anthropic "any") or a
-// function is named: chat_forced_tool_call's text, "" when not forced. ApiError 400 when forcing
-// without tools.
-std::string forced_tool_call(ChatFormat fmt, const json& tools, bool forced, const std::string& name);
 
 }  // namespace mm::server

@@ -122,37 +122,36 @@ const char* stop_reason(const GenEvent& ev, bool tool_use) {
   return "end_turn";
 }
 
-struct Prepared {
-  GenRequest req;
-  json tools;
-  std::string forced;  // the reply's forced start (tool_choice any / tool), fed to the parser first
-};
+}  // namespace
 
-Prepared prepare(ServerContext& ctx, const json& body, bool for_generation) {
+MessagesRequest parse_messages_request(const RequestEnv& env, const json& body, bool for_generation) {
   auto msgs = to_chat_messages(body);
   bool none = false, any = false;
   std::string only;
-  Prepared p;
+  MessagesRequest p;
   json tools = to_openai_tools(body, none, any, only);  // sets none / any / only
   p.tools = select_tools(tools, none, only);
-  p.forced = forced_tool_call(ctx.format, p.tools, any || !only.empty(), only);
-  ChatPrompt prompt = chat_render_prompt(ctx.format, msgs, nlohmann::ordered_json(p.tools));
+  p.forced = forced_tool_call(env.format, p.tools, any || !only.empty(), only);
+  ChatPrompt prompt = chat_render_prompt(env.format, msgs, nlohmann::ordered_json(p.tools));
   prompt.add(p.forced);
   // Message text cannot write control tokens; a prompt that cannot fit the context is not tokenized whole
   // (count_tokens counts all).
-  p.req.prompt = ctx.tok.encode(prompt.text, prompt.plain, for_generation ? size_t(ctx.engine.n_ctx()) : SIZE_MAX);
+  p.req.prompt = env.tok.encode(prompt.text, prompt.plain, for_generation ? size_t(env.n_ctx) : SIZE_MAX);
   if (!for_generation) return p;
   parse_sampling(body, p.req);
   p.req.stop = get_string_list(body, "stop_sequences");
-  p.req.stop_ids = ctx.end_ids;
+  p.req.stop_ids = env.end_ids;
   parse_ignore_eos(body, p.req);
-  parse_max_tokens(ctx, body, p.req, {"max_tokens"}, true);
+  parse_max_tokens(env.n_ctx, body, p.req, {"max_tokens"}, true);
+  p.stream = get_bool(body, "stream").value_or(false);
   return p;
 }
 
+namespace {
+
 void messages(ServerContext& ctx, const httplib::Request& http_req, const json& body, httplib::Response& res) {
-  Prepared p = prepare(ctx, body, true);
-  const bool stream = get_bool(body, "stream").value_or(false);
+  MessagesRequest p = parse_messages_request(ctx.request_env(), body);
+  const bool stream = p.stream;
   const int64_t n_prompt = int64_t(p.req.prompt.size());
   auto h = ctx.engine.submit(std::move(p.req));
   const std::string id = random_id("msg_");
@@ -270,7 +269,7 @@ void register_anthropic_routes(httplib::Server& svr, ServerContext& ctx) {
   });
   svr.Post("/v1/messages/count_tokens", [&ctx](const httplib::Request& req, httplib::Response& res) {
     handle(ctx, Api::Anthropic, req, res, [&](const json& body) {
-      Prepared p = prepare(ctx, body, false);
+      MessagesRequest p = parse_messages_request(ctx.request_env(), body, false);
       send_json(res, {{"input_tokens", int64_t(p.req.prompt.size())}});
     });
   });

@@ -84,10 +84,37 @@ void check_n(const json& body) {
   if (auto n = get_int(body, "n"); n && *n != 1) bad_request("only n = 1 is supported");
 }
 
-// ---------------------------------------------------------------------------------------------------
-// /v1/chat/completions
+// The prompt of /v1/completions: a string, token ids, or an array with one of those.
+std::vector<int32_t> completion_prompt(const RequestEnv& env, const json& body) {
+  auto it = body.find("prompt");
+  if (it == body.end() || it->is_null()) bad_request("'prompt' is required");
+  const json& p = *it;
+  auto ids_of = [&](const json& arr) {
+    std::vector<int32_t> ids;
+    for (const auto& x : arr) {
+      if (!x.is_number_integer()) bad_request("'prompt' token arrays must hold integers");
+      const int64_t v = x.get<int64_t>();
+      if (v < 0 || v >= env.vocab_size) bad_request("prompt token id " + std::to_string(v) + " is out of range");
+      ids.push_back(int32_t(v));
+    }
+    return ids;
+  };
+  if (p.is_string()) return env.tok.encode(p.get<std::string>(), true, size_t(env.n_ctx));
+  if (!p.is_array()) bad_request("'prompt' must be a string, an array of token ids, or an array with one of those");
+  if (p.empty()) bad_request("'prompt' must not be empty");
+  if (p[0].is_number_integer()) return ids_of(p);
+  if (p.size() > 1) bad_request("only one prompt per request is supported");
+  if (p[0].is_string()) return env.tok.encode(p[0].get<std::string>(), true, size_t(env.n_ctx));
+  if (p[0].is_array()) return ids_of(p[0]);
+  bad_request("'prompt' must be a string, an array of token ids, or an array with one of those");
+}
 
-void chat_completions(ServerContext& ctx, const httplib::Request& http_req, const json& body, httplib::Response& res) {
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------
+// Request parsing (server/request_parse.h)
+
+ChatCompletionRequest parse_chat_completion_request(const RequestEnv& env, const json& body) {
   check_n(body);
   auto mit = body.find("messages");
   if (mit == body.end() || !mit->is_array()) bad_request("'messages' must be an array of messages");
@@ -112,19 +139,20 @@ void chat_completions(ServerContext& ctx, const httplib::Request& http_req, cons
   }
   tools = select_tools(tools, none, only);
   // "required" or a named function: the reply is made to start inside a call.
-  const std::string forced = forced_tool_call(ctx.format, tools, required || !only.empty(), only);
+  const std::string forced = forced_tool_call(env.format, tools, required || !only.empty(), only);
 
-  GenRequest req;
-  ChatPrompt prompt = chat_render_prompt(ctx.format, msgs, nlohmann::ordered_json(tools));
+  ChatCompletionRequest out;
+  GenRequest& req = out.req;
+  ChatPrompt prompt = chat_render_prompt(env.format, msgs, nlohmann::ordered_json(tools));
   prompt.add(forced);
   // Message text cannot write control tokens; tokenizing stops past the context size (parse_max_tokens refuses).
-  req.prompt = ctx.tok.encode(prompt.text, prompt.plain, size_t(ctx.engine.n_ctx()));
+  req.prompt = env.tok.encode(prompt.text, prompt.plain, size_t(env.n_ctx));
   parse_sampling(body, req);
   req.stop = get_string_list(body, "stop");
-  req.stop_ids = ctx.end_ids;
+  req.stop_ids = env.end_ids;
   parse_ignore_eos(body, req);
-  parse_max_tokens(ctx, body, req, {"max_completion_tokens", "max_tokens"}, false);
-  const bool logprobs = get_bool(body, "logprobs").value_or(false);
+  parse_max_tokens(env.n_ctx, body, req, {"max_completion_tokens", "max_tokens"}, false);
+  const bool logprobs = out.logprobs = get_bool(body, "logprobs").value_or(false);
   if (auto t = get_int(body, "top_logprobs")) {
     if (*t < 0 || *t > 20) bad_request("'top_logprobs' must be between 0 and 20");
     if (!logprobs) bad_request("'top_logprobs' requires 'logprobs': true");
@@ -133,6 +161,50 @@ void chat_completions(ServerContext& ctx, const httplib::Request& http_req, cons
     req.top_logprobs = 0;
   }
   const StreamOpts so = parse_stream(body);
+  out.stream = so.stream;
+  out.include_usage = so.include_usage;
+  out.tools = std::move(tools);
+  out.forced = forced;
+  return out;
+}
+
+CompletionRequest parse_completion_request(const RequestEnv& env, const json& body) {
+  check_n(body);
+  if (auto b = get_int(body, "best_of"); b && *b != 1) bad_request("only best_of = 1 is supported");
+  CompletionRequest out;
+  GenRequest& req = out.req;
+  req.prompt = completion_prompt(env, body);
+  if (req.prompt.empty()) bad_request("the prompt is empty");
+  parse_sampling(body, req);
+  req.stop = get_string_list(body, "stop");
+  req.stop_ids = env.eos_ids;
+  parse_ignore_eos(body, req);
+  parse_max_tokens(env.n_ctx, body, req, {"max_tokens"}, false);
+  if (!body.contains("max_tokens") || body["max_tokens"].is_null())  // the API's documented default
+    req.max_tokens = std::min<int64_t>(req.max_tokens, 16);
+  std::optional<int64_t> n_lp = get_int(body, "logprobs");
+  if (n_lp && (*n_lp < 0 || *n_lp > 20)) bad_request("'logprobs' must be between 0 and 20");
+  if (n_lp) req.top_logprobs = int(*n_lp);
+  out.n_logprobs = n_lp;
+  out.echo = get_bool(body, "echo").value_or(false);
+  const StreamOpts so = parse_stream(body);
+  out.stream = so.stream;
+  out.include_usage = so.include_usage;
+  return out;
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------------
+// /v1/chat/completions
+
+void chat_completions(ServerContext& ctx, const httplib::Request& http_req, const json& body, httplib::Response& res) {
+  ChatCompletionRequest p = parse_chat_completion_request(ctx.request_env(), body);
+  GenRequest& req = p.req;
+  const json& tools = p.tools;
+  const std::string& forced = p.forced;
+  const bool logprobs = p.logprobs;
+  const StreamOpts so{p.stream, p.include_usage};
 
   auto h = ctx.engine.submit(std::move(req));
   const std::string id = random_id("chatcmpl-");
@@ -210,49 +282,12 @@ void chat_completions(ServerContext& ctx, const httplib::Request& http_req, cons
 // ---------------------------------------------------------------------------------------------------
 // /v1/completions
 
-std::vector<int32_t> completion_prompt(ServerContext& ctx, const json& body) {
-  auto it = body.find("prompt");
-  if (it == body.end() || it->is_null()) bad_request("'prompt' is required");
-  const json& p = *it;
-  auto ids_of = [&](const json& arr) {
-    std::vector<int32_t> ids;
-    for (const auto& x : arr) {
-      if (!x.is_number_integer()) bad_request("'prompt' token arrays must hold integers");
-      const int64_t v = x.get<int64_t>();
-      if (v < 0 || v >= ctx.engine.vocab_size()) bad_request("prompt token id " + std::to_string(v) + " is out of range");
-      ids.push_back(int32_t(v));
-    }
-    return ids;
-  };
-  if (p.is_string()) return ctx.tok.encode(p.get<std::string>(), true, size_t(ctx.engine.n_ctx()));
-  if (!p.is_array()) bad_request("'prompt' must be a string, an array of token ids, or an array with one of those");
-  if (p.empty()) bad_request("'prompt' must not be empty");
-  if (p[0].is_number_integer()) return ids_of(p);
-  if (p.size() > 1) bad_request("only one prompt per request is supported");
-  if (p[0].is_string()) return ctx.tok.encode(p[0].get<std::string>(), true, size_t(ctx.engine.n_ctx()));
-  if (p[0].is_array()) return ids_of(p[0]);
-  bad_request("'prompt' must be a string, an array of token ids, or an array with one of those");
-}
-
 void completions(ServerContext& ctx, const httplib::Request& http_req, const json& body, httplib::Response& res) {
-  check_n(body);
-  if (auto b = get_int(body, "best_of"); b && *b != 1) bad_request("only best_of = 1 is supported");
-  GenRequest req;
-  req.prompt = completion_prompt(ctx, body);
-  if (req.prompt.empty()) bad_request("the prompt is empty");
-  parse_sampling(body, req);
-  req.stop = get_string_list(body, "stop");
-  req.stop_ids = ctx.eos_ids;
-  parse_ignore_eos(body, req);
-  parse_max_tokens(ctx, body, req, {"max_tokens"}, false);
-  if (!body.contains("max_tokens") || body["max_tokens"].is_null())  // the API's documented default
-    req.max_tokens = std::min<int64_t>(req.max_tokens, 16);
-  std::optional<int64_t> n_lp = get_int(body, "logprobs");
-  if (n_lp && (*n_lp < 0 || *n_lp > 20)) bad_request("'logprobs' must be between 0 and 20");
-  if (n_lp) req.top_logprobs = int(*n_lp);
-  const bool echo = get_bool(body, "echo").value_or(false);
-  const StreamOpts so = parse_stream(body);
-  const std::string prefix = echo ? ctx.tok.decode(req.prompt) : std::string();
+  CompletionRequest p = parse_completion_request(ctx.request_env(), body);
+  GenRequest& req = p.req;
+  const std::optional<int64_t> n_lp = p.n_logprobs;
+  const StreamOpts so{p.stream, p.include_usage};
+  const std::string prefix = p.echo ? ctx.tok.decode(req.prompt) : std::string();
 
   auto h = ctx.engine.submit(std::move(req));
   const std::string id = random_id("cmpl-");

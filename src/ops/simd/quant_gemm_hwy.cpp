@@ -2,10 +2,10 @@
 //
 // This file asks Highway for its AVX3_DL target (Ice Lake / Zen 4: AVX-512 VNNI), which Debian's
 // Highway 1.0.3 builds only on request; that target's target string lacks avx512vnni, so the pass adds
-// it with a pragma and the micro-kernel calls _mm512_dpbusd_epi32 directly. AVX2 runs the tiles with
-// vpmaddubsw + vpmaddwd, other x86 targets from AVX2 up with a portable widening multiply; targets
-// without hardware fused multiply-adds (and off x86) run the scalar reference, whose bits the decode
-// kernels (quant_dot.h) share.
+// it with a pragma (GCC target / clang attribute) and the micro-kernel calls _mm512_dpbusd_epi32
+// directly. AVX2 runs the tiles with vpmaddubsw + vpmaddwd, other x86 targets from AVX2 up with a
+// portable widening multiply; targets without hardware fused multiply-adds (and off x86) run the
+// scalar reference, whose bits the decode kernels (quant_dot.h) share.
 //
 // Packed tile (16 weight rows, one sub-block of KS values after another):
 //   codes  KS · 16 bytes: byte 64 g + 4 r + i = u[row r][KS j + 4 g + i] (vpdpbusd's u8 operand)
@@ -54,7 +54,14 @@ inline int64_t tile_bytes(const BlockFormat& f, int64_t n_in) { return (n_in / f
 
 HWY_BEFORE_NAMESPACE();
 #if HWY_TARGET == HWY_AVX3_DL
+#if defined(__clang__)
+// Clang takes the first target attribute pushed (Highway's); replace it by one that adds VNNI (popped
+// by HWY_AFTER_NAMESPACE).
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target(HWY_TARGET_STR ",avx512vnni"))), apply_to = function)
+#else
 #pragma GCC target("avx512vnni")
+#endif
 #endif
 namespace mm::simd {
 namespace HWY_NAMESPACE {
