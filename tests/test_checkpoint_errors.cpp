@@ -340,6 +340,16 @@ TEST(BadConfig, RejectsIntegersOutsideInt64) {
   }
 }
 
+// An attn_type_list entry of 2^32 was read as an int, truncated to 0 and taken for a lightning layer.
+TEST(BadConfig, AttnTypeListEntriesAreNotTruncated) {
+  for (const int64_t v : {int64_t(1) << 32, (int64_t(1) << 32) + 1, int64_t(-1)}) {
+    auto j = tiny_config();
+    ASSERT_TRUE(j.contains("attn_type_list"));
+    j["attn_type_list"][0] = v;
+    expect_config_error(j, "attn_type_list");
+  }
+}
+
 TEST(BadConfig, PostnormDefaultsFalseAndIsRead) {
   auto j = tiny_config();
   EXPECT_TRUE(parse_model_config(j).postnorm);

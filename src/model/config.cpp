@@ -70,9 +70,10 @@ std::vector<AttnKind> read_layer_kinds(const nlohmann::json& j, int64_t n_layers
     const auto& a = j["attn_type_list"];
     if (!a.is_array()) bad("attn_type_list", "must be a list");
     for (const auto& v : a) {
-      if (!v.is_number_integer() || (v.get<int>() != 0 && v.get<int>() != 1))
+      // (read as int64_t: an int would truncate 2^32 to 0, a lightning layer)
+      if (!v.is_number_integer() || (v.get<int64_t>() != 0 && v.get<int64_t>() != 1))
         bad("attn_type_list", "entries must be 0 (lightning) or 1 (softmax), got " + v.dump());
-      kinds.push_back(v.get<int>() == 0 ? AttnKind::Lightning : AttnKind::Softmax);
+      kinds.push_back(v.get<int64_t>() == 0 ? AttnKind::Lightning : AttnKind::Softmax);
     }
     if (int64_t(kinds.size()) != n_layers)
       bad("attn_type_list", "has " + std::to_string(kinds.size()) + " entries but num_hidden_layers is " +
