@@ -4,7 +4,7 @@ set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 pkgs=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libcpp-httplib-dev libpcre2-dev
-      libutf8proc-dev libhwy-dev libgtest-dev libgmock-dev
+      libutf8proc-dev libhwy-dev libgtest-dev libgmock-dev ccache
       clang libclang-rt-dev llvm)  # the sanitizer + libFuzzer build (.ci/run); llvm: llvm-symbolizer
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

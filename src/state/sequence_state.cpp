@@ -18,12 +18,17 @@ void SequenceState::reset() {
     if (auto* s = std::get_if<LinearState>(&l)) std::fill(s->s.begin(), s->s.end(), 0.0f);
 }
 
-size_t SequenceState::n_bytes() const {
+size_t SequenceState::kv_bytes() const {
   size_t n = 0;
-  for (const auto& l : layers) {
+  for (const auto& l : layers)
     if (auto* kv = std::get_if<KvCache>(&l)) n += (kv->k.size() + kv->v.size()) * sizeof(float);
-    else n += std::get<LinearState>(l).s.size() * sizeof(float);
-  }
+  return n;
+}
+
+size_t SequenceState::state_bytes() const {
+  size_t n = 0;
+  for (const auto& l : layers)
+    if (auto* s = std::get_if<LinearState>(&l)) n += s->s.size() * sizeof(float);
   return n;
 }
 

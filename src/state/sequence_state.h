@@ -34,8 +34,10 @@ struct SequenceState {
 
   // Forget everything (n_past = 0, states zeroed, caches kept allocated).
   void reset();
-  // Bytes held now.
-  size_t n_bytes() const;
+  // Bytes held now: KV caches of the softmax layers + states of the lightning layers.
+  size_t n_bytes() const { return kv_bytes() + state_bytes(); }
+  size_t kv_bytes() const;
+  size_t state_bytes() const;
 };
 
 }  // namespace mm

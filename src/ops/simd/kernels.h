@@ -55,6 +55,12 @@ float max_value(const float* x, int64_t n);
 // x[i] = exp(x[i] - shift) in place (vector exp, within a few ulp of std::exp); returns the sum.
 float exp_shift_sum(float* x, int64_t n, float shift);
 
+// Widening of stored KV rows to f32 (ops/kv_codec.h): n values of f16 / bf16 (src unaligned) or Q8_0
+// blocks (n % 32 == 0), the values the scalar converters give.
+void widen_f16(const uint8_t* src, int64_t n, float* dst);
+void widen_bf16(const uint8_t* src, int64_t n, float* dst);
+void widen_q8_0(const uint8_t* src, int64_t n, float* dst);
+
 // Name of the instruction set the dispatcher picked ("AVX3", "AVX2", ...).
 const char* target_name();
 
