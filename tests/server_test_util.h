@@ -24,8 +24,8 @@ inline const std::string kModel = std::string(MM_SHARED_DIR) + "/testdata/minima
 class ScriptedModel final : public Model {
  public:
   ScriptedModel(ModelConfig cfg, std::vector<int32_t> script) : Model(std::move(cfg)), script_(std::move(script)) {}
-  void forward(std::span<const BatchItem> batch, ExecContext&) override {
-    validate_batch(batch);
+  void forward(std::span<const BatchItem> batch, ExecContext& ctx) override {
+    begin_batch(batch, ctx);
     std::this_thread::sleep_for(std::chrono::milliseconds(2));  // slow enough that SSE events come one by one
     for (const auto& it : batch) {
       if (it.seq->n_past == 0) prompt_len_.erase(it.seq);  // a new request in this slot
@@ -36,11 +36,6 @@ class ScriptedModel final : public Model {
       std::fill(it.logits, it.logits + cfg_.vocab_size, -10.0f);
       it.logits[script_[size_t(k)]] = 10.0f;
     }
-  }
-  std::unique_ptr<SequenceState> new_sequence(int64_t n_ctx_max) const override {
-    auto s = std::make_unique<SequenceState>();
-    s->n_ctx_max = n_ctx_max;
-    return s;
   }
   double active_weight_bytes() const override { return 0; }
   double total_weight_bytes() const override { return 0; }

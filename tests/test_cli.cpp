@@ -25,7 +25,7 @@ TEST(Cli, LogitsWithPrefillSplitMatchesGolden) {
   auto ids = test::ids_of(g["prompt_ids"]);
   const int n_pre = g["decode"]["prefill_len"].get<int>();
   auto [rc, out] = run_cmd(cli() + " logits --model " + testdata("minimax_text01_tiny/model_bf16") + " --ids " +
-                           join(ids) + " --prefill " + std::to_string(n_pre));
+                           join(ids) + " --prefill " + std::to_string(n_pre) + " --kv-type f32");  // the golden's f32 KV
   ASSERT_EQ(rc, 0);
   auto logits = nlohmann::json::parse(out)["logits"];
   ASSERT_EQ(logits.size(), ids.size());

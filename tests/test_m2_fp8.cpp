@@ -136,7 +136,7 @@ TEST(M2Fp8, CliLogitsAndGenerateMatchGolden) {
   const std::string model = (tiny_dir() / "model_fp8").string();
   const int64_t P = g["decode"]["prefill_len"].get<int64_t>();
   const auto j = nlohmann::json::parse(run_cli("logits --model " + model + " --ids " + join(ids) + " --prefill " +
-                                               std::to_string(P) + " --chunks 10,7"));
+                                               std::to_string(P) + " --chunks 10,7 --kv-type f32"));  // the golden's f32 KV
   const auto& rows = j["logits"];
   ASSERT_EQ(rows.size(), ids.size());
   std::vector<float> flat;  // [n, vocab]

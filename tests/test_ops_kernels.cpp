@@ -220,7 +220,8 @@ TEST(OpsKernels, AttentionMatchesReference) {
         auto k = random_vec(size_t(n_keys * KV * hd), 2, -2, 2);
         auto v = random_vec(size_t(n_keys * KV * hd), 3);
         std::vector<float> out(q.size()), ref(q.size());
-        AttentionArgs a{q.data(), n_q, pos0, k.data(), v.data(), H, KV, hd, float(1 / std::sqrt(double(hd))), out.data()};
+        ContiguousKv kv(k.data(), v.data(), n_keys, KV * hd);
+        AttentionArgs a{q.data(), n_q, pos0, kv.view, H, KV, hd, float(1 / std::sqrt(double(hd))), out.data()};
         attention_causal(ctx, a);
         a.out = ref.data();
         attention_causal_ref(a);

@@ -111,17 +111,6 @@ uint64_t logits_hash(const std::vector<float>& v) {
   return h;
 }
 
-// Bytes of sequence memory read per decoded token at context length n_past: whole lightning states
-// (read and written back), and the KV rows of every softmax layer.
-double state_bytes_per_token(const SequenceState& s) {
-  double b = 0;
-  for (const auto& l : s.layers) {
-    if (const auto* kv = std::get_if<KvCache>(&l)) b += double(s.n_past) * double(kv->width) * 2 * sizeof(float);
-    else b += 2.0 * double(std::get<LinearState>(l).s.size()) * sizeof(float);
-  }
-  return b;
-}
-
 std::vector<int32_t> bench_ids(int64_t n, int64_t vocab) {
   std::vector<int32_t> ids(size_t(std::max<int64_t>(n, 1)));
   uint64_t z = 12345;
@@ -149,7 +138,7 @@ DecodeResult run_decode(ExecContext& ec, Model& model, int64_t ctx, int64_t n, s
   const double c0 = process_cpu_seconds();
   auto t0 = Clock::now();
   for (int64_t i = 0; i < n; ++i) {
-    bytes += model.active_weight_bytes() + state_bytes_per_token(*seq);
+    bytes += model.active_weight_bytes() + seq->bytes_per_token();
     BatchItem it{seq.get(), ids.data() + ctx + i, 1, logits.data(), false};
     model.forward({&it, 1}, ec);
   }

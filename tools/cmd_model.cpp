@@ -44,7 +44,7 @@ int64_t print_float_row(std::string& out, const float* v, int64_t n) {
 
 int run_logits(int argc, char** argv) {
   Args args(argc, argv, {"exact"});
-  args.check_known({"model", "ids", "prefill", "threads", "chunks", "exact"});
+  args.check_known({"model", "ids", "prefill", "threads", "chunks", "chunk", "exact", "kv-type"});
   ExecContext ctx(threads_from(args), math_mode_from(args));
   auto ids = to_ids(args.i64_list("ids"));
   const int64_t n = int64_t(ids.size());
@@ -52,7 +52,7 @@ int run_logits(int argc, char** argv) {
   if (n_prefill < 0 || n_prefill > n) throw Error("--prefill must be between 0 and the number of ids (" + std::to_string(n) + ")");
   auto model = load_model(args.required("model"));
   const int64_t vocab = model->config().vocab_size;
-  auto seq = model->new_sequence(0);
+  auto seq = model->new_sequence(0, model->new_kv_pool(kv_type_from(args)));
   std::vector<float> logits(static_cast<size_t>(n * vocab));  // [n, vocab]
   // The prefill part: one call, or several chunk calls when --chunks a,b,c is given.
   std::vector<int64_t> chunks;
@@ -65,10 +65,10 @@ int run_logits(int argc, char** argv) {
     model->forward({&it, 1}, ctx);
     pos += c;
   }
-  if (pos < n_prefill) {
-    BatchItem it{seq.get(), ids.data() + pos, n_prefill - pos, logits.data() + pos * vocab, true};
-    model->forward({&it, 1}, ctx);
-  }
+  // The rest in chunks of --chunk tokens (bounded activation memory).
+  if (pos < n_prefill)
+    prefill(ctx, *model, *seq, {ids.data() + pos, size_t(n_prefill - pos)}, args.i64("chunk", kDefaultPrefillChunk),
+            logits.data() + pos * vocab, true);
   for (int64_t t = n_prefill; t < n; ++t) {
     BatchItem it{seq.get(), ids.data() + t, 1, logits.data() + t * vocab, true};
     model->forward({&it, 1}, ctx);
@@ -98,7 +98,7 @@ int generate_text(ExecContext& ctx, const Args& args) {
   req.prompt = tok->encode(args.str("prompt"));
   req.sampling = sampling_from(args);
   req.max_tokens = n_new;
-  auto seq = model->new_sequence(args.i64("ctx-size", 0));
+  auto seq = model->new_sequence(args.i64("ctx-size", 0), model->new_kv_pool(kv_type_from(args)));
   if (!args.has("ignore-eos")) req.stop_ids = reply_stop_ids(model->config(), *tok);
   const bool json = args.has("json");
   std::string text;
@@ -117,7 +117,7 @@ int generate_text(ExecContext& ctx, const Args& args) {
 int run_generate(int argc, char** argv) {
   Args args(argc, argv, {"json", "stop-eos", "ignore-eos", "exact"});
   args.check_known({"model", "ids", "prompt", "tokenizer", "n", "temp", "seed", "top-k", "top-p", "min-p",
-                    "repeat-penalty", "threads", "json", "stop-eos", "ignore-eos", "ctx-size", "exact"});
+                    "repeat-penalty", "threads", "json", "stop-eos", "ignore-eos", "ctx-size", "exact", "kv-type"});
   ExecContext ctx(threads_from(args), math_mode_from(args));
   if (args.has("prompt") == args.has("ids")) throw Error("give exactly one of --ids or --prompt");
   if (args.has("prompt")) return generate_text(ctx, args);
@@ -130,7 +130,7 @@ int run_generate(int argc, char** argv) {
   req.max_tokens = n_new;
   auto model = load_model(args.required("model"));
   const auto& cfg = model->config();
-  auto seq = model->new_sequence(args.i64("ctx-size", 0));
+  auto seq = model->new_sequence(args.i64("ctx-size", 0), model->new_kv_pool(kv_type_from(args)));
   if (int64_t(ids.size()) + n_new > seq->n_ctx_max)
     throw Error("prompt (" + std::to_string(ids.size()) + ") + -n (" + std::to_string(n_new) +
                 ") exceeds the context limit " + std::to_string(seq->n_ctx_max));

@@ -114,4 +114,12 @@ SamplingParams sampling_from(const Args& args) {
   return sp;
 }
 
+KvType kv_type_from(const Args& args) {
+  const bool exact = args.has("exact");
+  if (!args.has("kv-type")) return exact ? KvType::F32 : kDefaultKvType;
+  const KvType t = parse_kv_type(args.str("kv-type"));
+  if (exact && t != KvType::F32) throw Error("--exact keeps the KV cache in f32: drop --kv-type or --exact");
+  return t;
+}
+
 }  // namespace mm::cli

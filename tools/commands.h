@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "minimax/generation.h"
+#include "minimax/model.h"
 #include "minimax/runtime.h"
 
 namespace mm::cli {
@@ -55,5 +56,8 @@ SamplingParams sampling_from(const Args& args);
 MathMode math_mode_from(const Args& args);
 // `--threads N` (default 0: physical cores).
 int threads_from(const Args& args);
+// `--kv-type f32|f16|bf16|q8_0` for softmax-layer KV (default kDefaultKvType); --exact keeps f32 (and
+// refuses another --kv-type).
+KvType kv_type_from(const Args& args);
 
 }  // namespace mm::cli

@@ -115,17 +115,31 @@ GenEvent Generation::next(std::span<const float> logits) {
   return ev;
 }
 
+void prefill(ExecContext& ctx, Model& model, SequenceState& seq, std::span<const int32_t> tokens, int64_t chunk,
+             float* logits, bool all_logits) {
+  if (chunk < 1) throw Error("the prefill chunk must be >= 1 token");
+  const int64_t n = int64_t(tokens.size()), vocab = model.config().vocab_size;
+  for (int64_t done = 0; done < n;) {
+    const int64_t pos = seq.n_past;  // absolute position of this chunk's first token
+    const int64_t m = std::min(n - done, (pos / chunk + 1) * chunk - pos);
+    const bool last = done + m == n;
+    float* out = !logits ? nullptr : all_logits ? logits + done * vocab : last ? logits : nullptr;
+    BatchItem it{&seq, tokens.data() + done, m, out, all_logits};
+    model.forward({&it, 1}, ctx);
+    done += m;
+  }
+}
+
 std::vector<int32_t> run_generation(ExecContext& ctx, Model& model, SequenceState& seq, GenRequest req, const Tokenizer* tok,
                                     bool skip_special, const std::function<void(const GenEvent&)>& on_event,
-                                    Sampler* sampler) {
+                                    Sampler* sampler, int64_t prefill_chunk) {
   const auto& prompt = req.prompt;
   if (prompt.empty()) throw Error("the prompt is empty");
   if (seq.n_past + int64_t(prompt.size()) >= seq.n_ctx_max)
     throw Error("the prompt (" + std::to_string(prompt.size()) + " tokens) does not fit the context (" +
                 std::to_string(seq.n_ctx_max - seq.n_past) + " tokens left)");
   std::vector<float> logits(static_cast<size_t>(model.config().vocab_size));
-  BatchItem it{&seq, prompt.data(), int64_t(prompt.size()), logits.data(), false};
-  model.forward({&it, 1}, ctx);
+  prefill(ctx, model, seq, prompt, prefill_chunk, logits.data());
   req.max_tokens = std::min(req.max_tokens, seq.n_ctx_max - seq.n_past);
   Generation gen(req, tok, skip_special, sampler);
   for (int64_t i = 0; i < req.max_tokens; ++i) {

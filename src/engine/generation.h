@@ -59,12 +59,21 @@ class Generation {
   std::vector<int32_t> idx_;      // scratch for logprobs
 };
 
+// Prompt tokens per forward when a caller does not choose (CLI commands; the engine has its own flag).
+constexpr int64_t kDefaultPrefillChunk = 512;
+
+// Runs `tokens` through `seq` in chunks that end at multiples of `chunk` positions of the sequence, so
+// activation memory is O(chunk) whatever the prompt length. logits (may be null): [vocab] of the last
+// token, or with all_logits [n, vocab] of every token.
+void prefill(ExecContext& ctx, Model& model, SequenceState& seq, std::span<const int32_t> tokens, int64_t chunk,
+             float* logits, bool all_logits = false);
+
 // The one-sequence loop of the CLI's generate / chat: runs req.prompt through `seq` (after whatever it
 // already holds), then generates through a Generation until it ends or the context is full, calling
 // on_event for each event. tok may be null (ids only). Returns every sampled token, an end token
 // included; the last one was not run through the model. Forwards run on `ctx`.
 std::vector<int32_t> run_generation(ExecContext& ctx, Model& model, SequenceState& seq, GenRequest req, const Tokenizer* tok,
                                     bool skip_special, const std::function<void(const GenEvent&)>& on_event,
-                                    Sampler* sampler = nullptr);
+                                    Sampler* sampler = nullptr, int64_t prefill_chunk = kDefaultPrefillChunk);
 
 }  // namespace mm

@@ -37,17 +37,15 @@ void softmax_attention_block(ExecContext& ctx, const SoftmaxAttnWeights& w, cons
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     const BatchItem& it = batch[i];
-    auto& cache = std::get<KvCache>(it.seq->layers[size_t(il)]);
-    cache.reserve(it.seq->n_past + it.n_tokens);
+    auto& cache = std::get<KvCache>(it.seq->layers[size_t(il)]);  // pages prepared by forward()
     for (int64_t t = 0; t < it.n_tokens; ++t) {
       const int64_t r = lay.row0[i] + t, pos = it.seq->n_past + t;
       rope.apply(q.data() + r * q_width, s.n_heads, hd, pos);
       rope.apply(k.data() + r * kv_width, s.n_kv_heads, hd, pos);
-      std::copy_n(k.data() + r * kv_width, kv_width, cache.k_row(pos));
-      std::copy_n(v.data() + r * kv_width, kv_width, cache.v_row(pos));
+      cache.write(pos, k.data() + r * kv_width, v.data() + r * kv_width);
     }
-    AttentionArgs a{q.data() + lay.row0[i] * q_width, it.n_tokens, it.seq->n_past, cache.k.data(), cache.v.data(),
-                    s.n_heads, s.n_kv_heads, hd, float(1.0 / std::sqrt(double(hd))), o.data() + lay.row0[i] * q_width};
+    AttentionArgs a{q.data() + lay.row0[i] * q_width, it.n_tokens, it.seq->n_past, cache.view(), s.n_heads, s.n_kv_heads,
+                    hd, float(1.0 / std::sqrt(double(hd))), o.data() + lay.row0[i] * q_width, ctx.math().exact()};
     attention_causal(ctx, a);
   }
   matmul(ctx, o.data(), T, w.o, out);
@@ -151,15 +149,22 @@ double table_weight_bytes(const TensorStore& store, const std::vector<TensorSpec
   return b;
 }
 
-std::unique_ptr<SequenceState> make_sequence_state(const ModelConfig& cfg, int64_t n_ctx_max) {
+std::shared_ptr<KvPool> make_kv_pool(const ModelConfig& cfg, KvType type, int64_t n_pages_max) {
+  if (!kv_type_fits(type, cfg.head_dim))
+    throw Error(std::string("--kv-type ") + kv_type_name(type) + " needs head_dim to be a multiple of 32 (it is " +
+                std::to_string(cfg.head_dim) + "): use f16, bf16 or f32");
+  return std::make_shared<KvPool>(cfg.num_key_value_heads * cfg.head_dim, type, n_pages_max);
+}
+
+std::unique_ptr<SequenceState> make_sequence_state(const ModelConfig& cfg, int64_t n_ctx_max, std::shared_ptr<KvPool> pool) {
   auto s = std::make_unique<SequenceState>();
   if (n_ctx_max <= 0 || n_ctx_max > cfg.max_position_embeddings) n_ctx_max = cfg.max_position_embeddings;
   s->n_ctx_max = n_ctx_max;
+  if (!pool && cfg.n_softmax_layers() > 0) pool = make_kv_pool(cfg, KvType::F32, 0);
+  MM_CHECK(!pool || pool->width() == cfg.num_key_value_heads * cfg.head_dim);
   for (const auto& l : cfg.layers) {
     if (l.attn_kind == AttnKind::Softmax) {
-      KvCache kv;
-      kv.width = cfg.num_key_value_heads * cfg.head_dim;
-      s->layers.emplace_back(std::move(kv));
+      s->layers.emplace_back(std::in_place_type<KvCache>, pool);
     } else {
       LinearState ls;
       ls.n_heads = cfg.num_attention_heads;

@@ -73,7 +73,10 @@ double moe_active_bytes(const MoeLayerWeights& m, const ModelConfig& c);
 // as MTP layers, excluded).
 double table_weight_bytes(const TensorStore& store, const std::vector<TensorSpec>& specs);
 
-// Allocates per-layer memory for `cfg` (KV caches for softmax layers, zeroed states for lightning).
-std::unique_ptr<SequenceState> make_sequence_state(const ModelConfig& cfg, int64_t n_ctx_max);
+// A pool of KV pages for cfg's softmax layers (rows of n_kv_heads * head_dim values).
+std::shared_ptr<KvPool> make_kv_pool(const ModelConfig& cfg, KvType type, int64_t n_pages_max);
+// Per-layer memory for `cfg`: KV caches (page tables into `pool`; null: a private unbounded f32 pool)
+// for softmax layers, zeroed states for lightning layers.
+std::unique_ptr<SequenceState> make_sequence_state(const ModelConfig& cfg, int64_t n_ctx_max, std::shared_ptr<KvPool> pool);
 
 }  // namespace mm

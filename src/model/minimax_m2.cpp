@@ -54,10 +54,6 @@ class M2Model final : public Model {
     declare_tensors(cfg_, g_, layers_, bind_from(store_, cfg_));
   }
 
-  std::unique_ptr<SequenceState> new_sequence(int64_t n_ctx_max) const override {
-    return make_sequence_state(cfg_, n_ctx_max);
-  }
-
   double active_weight_bytes() const override {
     double b = weight_bytes(g_.lm_head) + double(g_.embed.row_bytes);
     for (const auto& L : layers_) {
@@ -70,7 +66,7 @@ class M2Model final : public Model {
   double total_weight_bytes() const override { return table_weight_bytes(store_, model_tensor_specs(cfg_)); }
 
   void forward(std::span<const BatchItem> batch, ExecContext& ctx) override {
-    validate_batch(batch);
+    begin_batch(batch, ctx);
     const auto& c = cfg_;
     const BatchLayout lay(batch);
     const int64_t T = lay.n_rows, D = c.hidden_size;

@@ -69,10 +69,6 @@ class Text01Model final : public Model {
         layers_[size_t(il)].lin.slopes = lightning_slopes(cfg_.num_attention_heads, il, cfg_.num_hidden_layers);
   }
 
-  std::unique_ptr<SequenceState> new_sequence(int64_t n_ctx_max) const override {
-    return make_sequence_state(cfg_, n_ctx_max);
-  }
-
   double active_weight_bytes() const override {
     double b = weight_bytes(g_.lm_head) + double(g_.embed.row_bytes);
     for (const auto& L : layers_) {
@@ -86,7 +82,7 @@ class Text01Model final : public Model {
   double total_weight_bytes() const override { return table_weight_bytes(store_, model_tensor_specs(cfg_)); }
 
   void forward(std::span<const BatchItem> batch, ExecContext& ctx) override {
-    validate_batch(batch);
+    begin_batch(batch, ctx);
     const auto& c = cfg_;
     const BatchLayout lay(batch);
     const int64_t T = lay.n_rows, D = c.hidden_size;
@@ -132,8 +128,10 @@ class Text01Model final : public Model {
     for (size_t i = 0; i < batch.size(); ++i) {
       const BatchItem& it = batch[i];
       auto& state = std::get<LinearState>(it.seq->layers[size_t(il)]);
+      // --exact: the recurrence for every chunk, so a sequence's numbers do not depend on how its
+      // prompt was chunked (prefix cache, chunked prefill) and prefill equals decode bit for bit.
       const bool recurrent = lightning_mode_ == LightningMode::Recurrent ||
-                             (lightning_mode_ == LightningMode::Auto && it.n_tokens == 1);
+                             (lightning_mode_ == LightningMode::Auto && (it.n_tokens == 1 || ctx.math().exact()));
       ctx.parallel_for(H, [&](int64_t hb, int64_t he, int) {
         for (int64_t hh = hb; hh < he; ++hh) {
           const float* base = qkv.data() + lay.row0[i] * 3 * inner + hh * 3 * d;

@@ -37,8 +37,12 @@ class Model {
   // context's threads and math mode (core/exec_context.h). Token ids and context length are validated
   // (mm::Error) before any state changes.
   virtual void forward(std::span<const BatchItem> batch, ExecContext& ctx) = 0;
-  // Fresh per-layer memory for one sequence of at most n_ctx_max tokens (<= max_position_embeddings).
-  virtual std::unique_ptr<SequenceState> new_sequence(int64_t n_ctx_max) const = 0;
+  // Fresh per-layer memory for one sequence of at most n_ctx_max tokens (<= max_position_embeddings;
+  // <= 0: that limit). KV pages come from `pool` (new_kv_pool; null: a private unbounded f32 pool).
+  std::unique_ptr<SequenceState> new_sequence(int64_t n_ctx_max, std::shared_ptr<KvPool> pool = nullptr) const;
+  // A pool of KV pages for this model's softmax layers; n_pages_max <= 0: no budget. Throws mm::Error
+  // when the type cannot store this model's heads (q8_0 needs head_dim % 32 == 0).
+  std::shared_ptr<KvPool> new_kv_pool(KvType type, int64_t n_pages_max = 0) const;
   // Bytes of weights read per token (active experts only), for the roofline in benchmarks.
   virtual double active_weight_bytes() const = 0;
   virtual double total_weight_bytes() const = 0;
@@ -47,8 +51,9 @@ class Model {
   void set_lightning_mode(LightningMode m) { lightning_mode_ = m; }
 
  protected:
-  // Shared validation for forward(): ids in range, contexts not exceeded.
-  void validate_batch(std::span<const BatchItem> batch) const;
+  // The start of every forward(), before any state changes: ids in range, contexts not exceeded, KV
+  // types allowed by the math mode (mm::Error), then KV pages for the new tokens (KvFullError).
+  void begin_batch(std::span<const BatchItem> batch, const ExecContext& ctx) const;
   ModelConfig cfg_;
   LightningMode lightning_mode_ = LightningMode::Auto;
 };

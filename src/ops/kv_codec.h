@@ -11,6 +11,9 @@ namespace mm {
 
 enum class KvType : uint8_t { F32, F16, BF16, Q8_0 };
 
+// The default of --kv-type outside --exact (README "KV cache types": its accuracy against f32).
+constexpr KvType kDefaultKvType = KvType::F16;
+
 const char* kv_type_name(KvType t);  // "f32", "f16", "bf16", "q8_0"
 // Parses a --kv-type value; throws mm::Error naming the choices.
 KvType parse_kv_type(std::string_view s);
