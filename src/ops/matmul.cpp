@@ -98,10 +98,11 @@ void matmul_rows(ExecContext& ctx, int thread_index, const float* x, int64_t n_r
     case MatmulPath::Bf16Gemm: {  // (not planned for row slices)
       simd::GemmB b;
       to_gemm_b(w, &b);
-      // F32 weights (GGUF routers and other small tensors, f32 checkpoints): the one-order kernel, so
-      // that block-format models are batch-invariant whole; 16-bit and fp8 weights: the fastest kernel
-      // for the row count (not batch-invariant yet, ops/matmul.h).
-      if (w.dtype == DType::F32) simd::gemm_nt_invariant(x, w.n_in, n_rows, b, o0, o1, y, w.n_out, false);
+      // F32 weights (GGUF routers and other small tensors, f32 checkpoints) and every float weight in
+      // --exact: the one-order kernel, so that block-format models are batch-invariant whole and exact
+      // runs do not depend on batching or chunking; 16-bit and fp8 weights otherwise: the fastest
+      // kernel for the row count (not batch-invariant yet, ops/matmul.h).
+      if (w.dtype == DType::F32 || ctx.math().exact()) simd::gemm_nt_invariant(x, w.n_in, n_rows, b, o0, o1, y, w.n_out, false);
       else simd::gemm_nt(x, w.n_in, n_rows, b, o0, o1, y, w.n_out, false);
       return;
     }
