@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "engine/generation.h"
 #include "model/model.h"
@@ -31,6 +32,7 @@ void RequestHandle::merge(GenEvent& into, GenEvent&& ev) {
   into.stop_token = ev.stop_token;
   into.n_prompt = ev.n_prompt;
   into.n_generated = ev.n_generated;
+  into.n_cached = ev.n_cached;
   into.error = std::move(ev.error);
 }
 
@@ -81,6 +83,8 @@ struct Engine::Slot {
   std::shared_ptr<RequestHandle> handle;
   std::optional<Generation> gen;  // sampling, text, stops of the request (refers to req)
   int64_t n_prompt_done = 0;     // prompt tokens already run
+  int64_t n_cached = 0;          // of which taken from the prefix cache
+  int64_t reserved_pages = 0;    // its share of Engine::reserved_pages_
   int32_t last_token = 0;
 
   bool prefilling() const { return n_prompt_done < int64_t(req.prompt.size()); }
@@ -99,13 +103,29 @@ Engine::Engine(std::unique_ptr<Model> model, const Tokenizer* tok, EngineConfig 
                 std::to_string(mc.max_position_embeddings));
   if (cfg_.n_ctx < 2) throw Error("--ctx-size must be >= 2");
   vocab_size_ = mc.vocab_size;
+  if (!cfg_.kv_type) cfg_.kv_type = cfg_.math.exact() ? KvType::F32 : kDefaultKvType;
+  if (cfg_.math.exact() && *cfg_.kv_type != KvType::F32)
+    throw Error("--exact keeps the KV cache in f32: drop --kv-type or --exact");
+  if (cfg_.kv_ram_mib < 0 || cfg_.cache_ram_mib < 0) throw Error("--kv-ram and --cache-ram must be >= 0");
+  if (cfg_.cache_interval < 1) throw Error("the cache snapshot interval must be >= 1 token");
+  n_softmax_layers_ = mc.n_softmax_layers();
+  pool_ = n_softmax_layers_ > 0 ? model_->new_kv_pool(*cfg_.kv_type, 1) : nullptr;  // (sized below)
+  if (pool_) {
+    const int64_t per_ctx = n_softmax_layers_ * ((cfg_.n_ctx + KvPool::kPageTokens - 1) / KvPool::kPageTokens);
+    const int64_t budget = cfg_.kv_ram_mib > 0 ? (cfg_.kv_ram_mib << 20) / int64_t(pool_->page_bytes())
+                                               : per_ctx * cfg_.n_parallel;
+    if (budget < 1) throw Error("--kv-ram " + std::to_string(cfg_.kv_ram_mib) + " MiB holds no KV page");
+    pool_ = model_->new_kv_pool(*cfg_.kv_type, budget);
+  }
+  cache_ = PrefixCache(size_t(cfg_.cache_ram_mib) << 20);
   for (int i = 0; i < cfg_.n_parallel; ++i) {
     auto s = std::make_unique<Slot>();
-    s->seq = model_->new_sequence(cfg_.n_ctx);
+    s->seq = model_->new_sequence(cfg_.n_ctx, pool_);
     s->logits.resize(size_t(vocab_size_));
     slots_.push_back(std::move(s));
   }
   metrics_.slots_total = cfg_.n_parallel;
+  if (pool_) metrics_.kv_pages_total = pool_->n_pages_max(), metrics_.kv_page_bytes = int64_t(pool_->page_bytes());
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -139,6 +159,13 @@ std::shared_ptr<RequestHandle> Engine::submit(GenRequest req) {
   if (n_prompt + req.max_tokens > cfg_.n_ctx)
     throw Error("the prompt (" + std::to_string(n_prompt) + " tokens) plus max_tokens (" +
                 std::to_string(req.max_tokens) + ") exceeds the context size " + std::to_string(cfg_.n_ctx));
+  if (pool_ && pages_for_request(req) > pool_->n_pages_max()) {
+    const double mib = double(pages_for_request(req)) * double(pool_->page_bytes()) / double(1 << 20);
+    throw Error("the prompt (" + std::to_string(n_prompt) + " tokens) plus max_tokens (" + std::to_string(req.max_tokens) +
+                ") needs " + std::to_string(int64_t(std::ceil(mib))) + " MiB of KV cache, more than the " +
+                std::to_string(int64_t(double(pool_->n_pages_max()) * double(pool_->page_bytes()) / double(1 << 20))) +
+                " MiB budget: raise --kv-ram, use a smaller --kv-type, or ask for fewer tokens");
+  }
   for (const auto& s : req.stop)
     if (s.empty()) throw Error("stop strings must not be empty");
   if (!req.stop.empty() && !tok_) throw Error("stop strings need a tokenizer");
@@ -168,7 +195,7 @@ EngineMetrics Engine::metrics() const {
   EngineMetrics m = metrics_;
   m.queue_depth = int64_t(queue_.size());
   m.slots_busy = int64_t(std::count_if(slots_.begin(), slots_.end(), [](auto& s) { return s->busy; }));
-  return m;
+  return m;  // (the cache and pool figures are copied in by the scheduler after each step)
 }
 
 // Called with mu_ held.
@@ -176,9 +203,36 @@ void Engine::admit(Slot& s, Pending&& p) {
   s.busy = true;
   s.req = std::move(p.req);
   s.handle = std::move(p.handle);
+  s.reserved_pages = pool_ ? pages_for_request(s.req) : 0;
+  reserved_pages_ += s.reserved_pages;
   s.seq->reset();
   s.gen.emplace(s.req, tok_);
-  s.n_prompt_done = 0;
+  s.n_prompt_done = s.n_cached = 0;
+  // Resume from the longest cached prefix (at least the last prompt token is run: its logits).
+  if (cache_.enabled()) {
+    if (auto hit = cache_.lookup(s.req.prompt, int64_t(s.req.prompt.size()) - 1)) {
+      s.seq = std::move(hit);
+      s.n_prompt_done = s.n_cached = s.seq->n_past;
+      ++metrics_.cache_hits;
+      metrics_.cached_tokens_total += uint64_t(s.n_cached);
+    } else {
+      ++metrics_.cache_misses;
+    }
+  }
+}
+
+int64_t Engine::pages_for_request(const GenRequest& r) const {
+  const int64_t n = int64_t(r.prompt.size()) + r.max_tokens;
+  return n_softmax_layers_ * ((n + KvPool::kPageTokens - 1) / KvPool::kPageTokens);
+}
+
+void Engine::snapshot(Slot& s, bool with_output) {
+  if (!cache_.enabled() || s.seq->n_past == 0) return;
+  if (!with_output) return cache_.insert(s.req.prompt, *s.seq);
+  std::vector<int32_t> held = s.req.prompt;  // prompt + the output tokens already run
+  const auto& out = s.gen->output();
+  held.insert(held.end(), out.begin(), out.begin() + std::min<int64_t>(int64_t(out.size()), s.seq->n_past - int64_t(held.size())));
+  if (int64_t(held.size()) == s.seq->n_past) cache_.insert(held, *s.seq);
 }
 
 void Engine::finish(Slot& s, FinishReason r, GenEvent ev) {
@@ -186,6 +240,10 @@ void Engine::finish(Slot& s, FinishReason r, GenEvent ev) {
   ev.finish = r;
   ev.n_prompt = int64_t(s.req.prompt.size());
   ev.n_generated = s.gen ? s.gen->n_generated() : 0;
+  ev.n_cached = s.n_cached;
+  if (r == FinishReason::Stop || r == FinishReason::Length) snapshot(s, true);  // the next turn starts with it
+  reserved_pages_ -= s.reserved_pages;
+  s.reserved_pages = 0;
   auto h = std::move(s.handle);
   {
     std::lock_guard lk(mu_);
@@ -214,6 +272,7 @@ void Engine::loop() {
 
 void Engine::on_token(Slot& s) {
   GenEvent ev = s.gen->next(s.logits);
+  ev.n_cached = s.n_cached;
   s.last_token = s.gen->last_token();
   {
     std::lock_guard lk(mu_);
@@ -238,6 +297,9 @@ bool Engine::step() {
         ++metrics_.requests_cancelled;
       }
       if (queue_.empty()) break;
+      // Admission by KV pages: the request's worst case must fit next to the busy slots' (the
+      // prefix cache's pages are evicted as needed: they are never reserved).
+      if (pool_ && reserved_pages_ + pages_for_request(queue_.front().req) > pool_->n_pages_max()) break;
       admit(*s, std::move(queue_.front()));
       queue_.pop_front();
     }
@@ -269,6 +331,7 @@ bool Engine::step() {
   std::sort(pre.begin(), pre.end(), [](Slot* a, Slot* b) { return a->handle->id() < b->handle->id(); });
   for (Slot* s : pre) {
     const int64_t n_prompt = int64_t(s->req.prompt.size());
+    // (chunks end at multiples of prefill_chunk positions, also after a prefix-cache hit)
     const int64_t end = std::min(n_prompt, (s->n_prompt_done / cfg_.prefill_chunk + 1) * cfg_.prefill_chunk);
     const int64_t n = end - s->n_prompt_done;
     if (n_prefill > 0 && n_prefill + n > cfg_.prefill_budget) break;
@@ -280,7 +343,13 @@ bool Engine::step() {
   }
   if (batch.empty()) return false;
 
-  // 3. Run it.
+  // 3. Make room in the KV pool (cache entries go first), then run it.
+  if (pool_) {
+    int64_t need = 0;
+    for (const auto& it : batch) need += it.seq->pages_needed(it.n_tokens);
+    while (need > pool_->n_free() && cache_.evict_one()) {
+    }
+  }
   const auto t0 = std::chrono::steady_clock::now();
   try {
     model_->forward(batch, ctx_);
@@ -300,8 +369,20 @@ bool Engine::step() {
     if (n_prefill > 0) metrics_.prefill_seconds += dt;
     if (n_decode > 0) metrics_.decode_seconds += dt;
   }
-  for (size_t i = 0; i < members.size(); ++i)
-    if (members[i]->prefilling()) members[i]->n_prompt_done += batch[i].n_tokens;
+  for (size_t i = 0; i < members.size(); ++i) {
+    Slot& s = *members[i];
+    if (!s.prefilling()) continue;
+    s.n_prompt_done += batch[i].n_tokens;
+    // Snapshots: the whole prompt (the next turn of a chat starts with it), and for lightning models
+    // every cache_interval positions of a long prompt (their state cannot be rewound).
+    if (!s.prefilling() || (s.seq->has_lightning() && s.seq->n_past % cfg_.cache_interval == 0)) snapshot(s, false);
+  }
+  {
+    std::lock_guard lk(mu_);
+    metrics_.cache_entries = int64_t(cache_.n_entries());
+    metrics_.cache_bytes = int64_t(cache_.n_bytes());
+    metrics_.kv_pages_used = pool_ ? pool_->n_used() : 0;
+  }
 
   // 4. Sample the next token of every slot whose logits are ready.
   for (Slot* s : sampled) {

@@ -26,6 +26,7 @@
 
 #include "core/error.h"
 #include "core/exec_context.h"
+#include "engine/prefix_cache.h"
 #include "engine/request.h"
 #include "sampling/sampler.h"
 
@@ -42,6 +43,10 @@ struct EngineConfig {
   int64_t prefill_budget = 256;  // prompt tokens per step (at least one chunk is always taken)
   int n_threads = 0;             // threads of the engine's pool (< 1: physical cores)
   MathMode math;                 // arithmetic of every forward (--exact: QuantMath::Exact)
+  std::optional<KvType> kv_type;  // softmax-layer KV storage; unset: f32 in --exact, else kDefaultKvType
+  int64_t kv_ram_mib = 0;        // KV page budget; 0: what n_parallel full contexts need
+  int64_t cache_ram_mib = 0;     // prefix cache budget (lightning states + KV pages of its entries); 0: off
+  int64_t cache_interval = 4096; // lightning models: also snapshot every this many prompt tokens
 };
 
 // Raised by Engine::submit when the waiting queue is full (HTTP 503).
@@ -82,6 +87,9 @@ struct EngineMetrics {
   uint64_t steps_total = 0;
   double prefill_seconds = 0, decode_seconds = 0;  // time in steps with prefill / decode rows
   int64_t queue_depth = 0, slots_busy = 0, slots_total = 0;
+  uint64_t cache_hits = 0, cache_misses = 0, cached_tokens_total = 0;  // prefix cache lookups at admission
+  int64_t cache_entries = 0, cache_bytes = 0;
+  int64_t kv_pages_used = 0, kv_pages_total = 0, kv_page_bytes = 0;
 };
 
 class Engine {
@@ -115,7 +123,13 @@ class Engine {
   void admit(Slot& s, Pending&& p);
   void finish(Slot& s, FinishReason r, GenEvent ev);
   void on_token(Slot& s);
+  int64_t pages_for_request(const GenRequest& r) const;  // KV pages a request may need at most
+  void snapshot(Slot& s, bool with_output);             // into the prefix cache
 
+  std::shared_ptr<KvPool> pool_;  // every slot's and cache entry's KV pages
+  PrefixCache cache_{0};
+  int64_t n_softmax_layers_ = 0;
+  int64_t reserved_pages_ = 0;    // pages_for_request of the busy slots (admission keeps it <= budget)
   std::unique_ptr<Model> model_;  // touched only by the scheduler thread
   ExecContext ctx_;               // the scheduler thread's threads, math mode and scratch
   const Tokenizer* tok_;

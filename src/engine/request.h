@@ -38,6 +38,7 @@ struct GenEvent {
   std::string stop_string;            // done by a stop string: which one
   int32_t stop_token = -1;            // done by an end token: which one
   int64_t n_prompt = 0, n_generated = 0;  // set on every event
+  int64_t n_cached = 0;               // prompt tokens taken from the prefix cache (not recomputed)
   std::string error;                  // finish == Error
 };
 

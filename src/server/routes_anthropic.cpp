@@ -108,6 +108,15 @@ json to_openai_tools(const json& body, bool& none, bool& any, std::string& only)
   return tools;
 }
 
+// Anthropic's split of the prompt: input_tokens are those computed, cache_read_input_tokens those the
+// prefix cache supplied (their sum is the prompt).
+json usage_json(const GenEvent& ev) {
+  return {{"input_tokens", ev.n_prompt - ev.n_cached},
+          {"cache_creation_input_tokens", 0},
+          {"cache_read_input_tokens", ev.n_cached},
+          {"output_tokens", ev.n_generated}};
+}
+
 json tool_use_block(const ToolCall& c) {
   // The arguments were checked when the call was parsed or received (chat_json_parse).
   json input = json::parse(c.arguments, nullptr, false);
@@ -176,7 +185,7 @@ void messages(ServerContext& ctx, const httplib::Request& http_req, const json& 
                     {"content", content},
                     {"stop_reason", stop_reason(ev, !r.calls.empty())},
                     {"stop_sequence", ev.stop_string.empty() ? json(nullptr) : json(ev.stop_string)},
-                    {"usage", {{"input_tokens", ev.n_prompt}, {"output_tokens", ev.n_generated}}}});
+                    {"usage", usage_json(ev)}});
     return;
   }
 
@@ -204,7 +213,11 @@ void messages(ServerContext& ctx, const httplib::Request& http_req, const json& 
                                      {"content", json::array()},
                                      {"stop_reason", nullptr},
                                      {"stop_sequence", nullptr},
-                                     {"usage", {{"input_tokens", n_prompt}, {"output_tokens", 0}}}}}});
+                                     {"usage",
+                                      {{"input_tokens", n_prompt - ev.n_cached},
+                                       {"cache_creation_input_tokens", 0},
+                                       {"cache_read_input_tokens", ev.n_cached},
+                                       {"output_tokens", 0}}}}}});
     }
     if (ev.done && (ev.finish == FinishReason::Error || ev.finish == FinishReason::Cancelled)) {
       const bool failed = ev.finish == FinishReason::Error;

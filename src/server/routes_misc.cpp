@@ -32,6 +32,15 @@ std::string metrics_text(const ServerContext& ctx) {
   metric("minimax_queue_depth", "gauge", "Requests waiting for a slot.", double(m.queue_depth));
   metric("minimax_slots_busy", "gauge", "Slots generating now.", double(m.slots_busy));
   metric("minimax_slots_total", "gauge", "Slots (--parallel).", double(m.slots_total));
+  metric("minimax_prefix_cache_hits_total", "counter", "Requests that resumed from a cached prefix.", double(m.cache_hits));
+  metric("minimax_prefix_cache_misses_total", "counter", "Requests that found no cached prefix.", double(m.cache_misses));
+  metric("minimax_prefix_cache_tokens_total", "counter", "Prompt tokens taken from the prefix cache.",
+         double(m.cached_tokens_total));
+  metric("minimax_prefix_cache_entries", "gauge", "Snapshots in the prefix cache.", double(m.cache_entries));
+  metric("minimax_prefix_cache_bytes", "gauge", "Bytes of the prefix cache's snapshots (--cache-ram).", double(m.cache_bytes));
+  metric("minimax_kv_pages_used", "gauge", "KV pages in use (slots and cache).", double(m.kv_pages_used));
+  metric("minimax_kv_pages_total", "gauge", "KV page budget (--kv-ram).", double(m.kv_pages_total));
+  metric("minimax_kv_page_bytes", "gauge", "Bytes of one KV page.", double(m.kv_page_bytes));
   metric("minimax_prefill_tokens_per_second", "gauge",
          "Prompt tokens per second of the steps that ran prefill (since start).",
          m.prefill_seconds > 0 ? double(m.prompt_tokens_total) / m.prefill_seconds : 0.0);

@@ -12,8 +12,10 @@ const char* finish_name(const GenEvent& ev, bool tool_calls) {
 }
 
 json usage_json(const GenEvent& ev) {
-  return {{"prompt_tokens", ev.n_prompt}, {"completion_tokens", ev.n_generated},
-          {"total_tokens", ev.n_prompt + ev.n_generated}};
+  return {{"prompt_tokens", ev.n_prompt},
+          {"completion_tokens", ev.n_generated},
+          {"total_tokens", ev.n_prompt + ev.n_generated},
+          {"prompt_tokens_details", {{"cached_tokens", ev.n_cached}}}};
 }
 
 // A finished request that did not end normally: engine error or shutdown.
