@@ -1,5 +1,6 @@
 // `minimax logits` and `minimax generate`: run a model on token ids.
 #include <cmath>
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -87,6 +88,33 @@ int run_logits(int argc, char** argv) {
   return 0;
 }
 
+// --prompt-cache FILE: resume from FILE's sequence state when it holds a prefix of the prompt (all of
+// it for models with lightning layers, any common part for KV-only ones), run the rest of the prompt but
+// its last token, and save that state to FILE for the next run. Returns what is left to run (the last
+// prompt token). Without the flag: the prompt.
+std::vector<int32_t> resume_prompt(ExecContext& ctx, Model& model, std::unique_ptr<SequenceState>& seq,
+                                   const std::vector<int32_t>& prompt, const Args& args) {
+  const std::string file = args.str("prompt-cache", "");
+  if (file.empty() || prompt.size() < 2) return prompt;
+  const size_t n_keep = prompt.size() - 1;
+  int64_t reused = 0;
+  if (file_exists(file)) {
+    LoadedSequence l = load_sequence_state(file, model, model.new_kv_pool(kv_type_from(args)), seq->n_ctx_max);
+    const size_t n = std::min(l.tokens.size(), n_keep);
+    const int64_t common = std::mismatch(l.tokens.begin(), l.tokens.begin() + int64_t(n), prompt.begin()).first - l.tokens.begin();
+    if (common == int64_t(l.tokens.size()) || (!l.seq->has_lightning() && common > 0)) {
+      l.seq->truncate(common);
+      seq = std::move(l.seq);
+      reused = common;
+    }
+  }
+  prefill(ctx, model, *seq, {prompt.data() + reused, n_keep - size_t(reused)}, kDefaultPrefillChunk, nullptr);
+  save_sequence_state(file, model, *seq, {prompt.data(), n_keep});
+  std::fprintf(stderr, "prompt cache %s: %lld of %zu prompt tokens reused, state of %zu saved\n", file.c_str(),
+               (long long)reused, prompt.size(), n_keep);
+  return {prompt.back()};
+}
+
 // generate --prompt: raw text in (no chat template), text streamed out; stops at end-of-message.
 int generate_text(ExecContext& ctx, const Args& args) {
   const std::string model_path = args.required("model");
@@ -100,6 +128,7 @@ int generate_text(ExecContext& ctx, const Args& args) {
   req.max_tokens = n_new;
   auto seq = model->new_sequence(args.i64("ctx-size", 0), model->new_kv_pool(kv_type_from(args)));
   if (!args.has("ignore-eos")) req.stop_ids = reply_stop_ids(model->config(), *tok);
+  req.prompt = resume_prompt(ctx, *model, seq, req.prompt, args);
   const bool json = args.has("json");
   std::string text;
   bool ended_by_token = false;
@@ -117,7 +146,7 @@ int generate_text(ExecContext& ctx, const Args& args) {
 int run_generate(int argc, char** argv) {
   Args args(argc, argv, {"json", "stop-eos", "ignore-eos", "exact"});
   args.check_known({"model", "ids", "prompt", "tokenizer", "n", "temp", "seed", "top-k", "top-p", "min-p",
-                    "repeat-penalty", "threads", "json", "stop-eos", "ignore-eos", "ctx-size", "exact", "kv-type"});
+                    "repeat-penalty", "threads", "json", "stop-eos", "ignore-eos", "ctx-size", "exact", "kv-type", "prompt-cache"});
   ExecContext ctx(threads_from(args), math_mode_from(args));
   if (args.has("prompt") == args.has("ids")) throw Error("give exactly one of --ids or --prompt");
   if (args.has("prompt")) return generate_text(ctx, args);
@@ -136,6 +165,7 @@ int run_generate(int argc, char** argv) {
                 ") exceeds the context limit " + std::to_string(seq->n_ctx_max));
   // --stop-eos: the eos id ends the output (and is printed, the last id).
   if (args.has("stop-eos") && cfg.eos_token_id) req.stop_ids = {int32_t(*cfg.eos_token_id)};
+  req.prompt = resume_prompt(ctx, *model, seq, req.prompt, args);
   auto out = run_generation(ctx, *model, *seq, std::move(req), nullptr, false, [](const GenEvent&) {});
   if (args.has("json")) {
     std::printf("%s\n", nlohmann::json{{"ids", out}}.dump().c_str());
@@ -147,7 +177,8 @@ int run_generate(int argc, char** argv) {
 }
 
 const Register reg_logits{"logits", "print logits for token ids: --model PATH --ids 1,2,3 [--prefill N] [--exact]", run_logits};
-const Register reg_generate{"generate", "generate: --model PATH (--ids 1,2,3 | --prompt TEXT) -n 16 [--temp T] [--json] [--exact]",
+const Register reg_generate{"generate", "generate: --model PATH (--ids 1,2,3 | --prompt TEXT) -n 16 [--temp T] [--json] [--exact] [--kv-type T] "
+                            "[--prompt-cache FILE]",
                             run_generate};
 
 }  // namespace

@@ -7,4 +7,5 @@
 #include "model/model.h"     // Model, BatchItem, load_model, create_model, model_tensor_specs
 #include "model/weights.h"   // TensorSpec, check_tensors, count_params
 #include "ops/weight.h"      // Weight (a matrix view, for tools that convert tensors)
+#include "model/state_file.h"  // save_sequence_state, load_sequence_state
 #include "state/sequence_state.h"
