@@ -5,7 +5,7 @@
 #
 # usage: scripts/bench_ctx_sweep.sh [--threads "1 2"] [--sweep 1024,4096,...] [--m2-sweep L,...]
 #                                   [--llama-depths D,...] [-n 32] [--chunk 512] [--out bench-out/ctx_sweep]
-#                                   [--llama-bench PATH | --no-llama] [--no-plot]
+#                                   [--llama-bench PATH | --no-llama] [--no-minimax] [--no-plot]
 #
 # Writes under --out (default bench-out/ctx_sweep, git-ignored): models/ (the two random models, as
 # f16 GGUF files made by `minimax init` + `minimax quantize`), minimax_{t01,m2}_t{T}.json (one
@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads="1 2" sweep=1024,4096,16384,65536,131072 m2_sweep=1024,4096,16384,32768 llama_depths="" n=32 chunk=512
-out=bench-out/ctx_sweep llama_bench=/work/llamacpp/build/bin/llama-bench plot=1
+out=bench-out/ctx_sweep llama_bench=/work/llamacpp/build/bin/llama-bench plot=1 run_minimax=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads=$2; shift 2 ;;
@@ -29,7 +29,8 @@ while [ $# -gt 0 ]; do
     --llama-bench) llama_bench=$2; shift 2 ;;
     --no-llama) llama_bench=""; shift ;;
     --no-plot) plot=0; shift ;;
-    -h|--help) sed -n 2,15p "$0"; exit 0 ;;
+    --no-minimax) run_minimax=0; shift ;;  # keep the minimax_*.json of an earlier run, (re)run llama.cpp only
+    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
     *) echo "unknown argument $1 (see --help)" >&2; exit 1 ;;
   esac
 done
@@ -55,12 +56,14 @@ if [ ! -f "$out/models/m2_f16.gguf" ]; then
 fi
 
 for t in $threads; do
-  echo "== minimax, $t thread(s): Text-01-shaped hybrid, contexts $sweep" >&2
-  $mm bench --model "$out/models/t01_f16.gguf" --ctx-sweep "$sweep" -n "$n" --chunk "$chunk" --threads "$t" --json \
-    > "$out/minimax_t01_t$t.json"
-  echo "== minimax, $t thread(s): M2-shaped full attention, contexts $m2_sweep" >&2
-  $mm bench --model "$out/models/m2_f16.gguf" --ctx-sweep "$m2_sweep" -n "$n" --chunk "$chunk" --threads "$t" --json \
-    > "$out/minimax_m2_t$t.json"
+  if [ "$run_minimax" = 1 ]; then
+    echo "== minimax, $t thread(s): Text-01-shaped hybrid, contexts $sweep" >&2
+    $mm bench --model "$out/models/t01_f16.gguf" --ctx-sweep "$sweep" -n "$n" --chunk "$chunk" --threads "$t" --json \
+      > "$out/minimax_t01_t$t.json"
+    echo "== minimax, $t thread(s): M2-shaped full attention, contexts $m2_sweep" >&2
+    $mm bench --model "$out/models/m2_f16.gguf" --ctx-sweep "$m2_sweep" -n "$n" --chunk "$chunk" --threads "$t" --json \
+      > "$out/minimax_m2_t$t.json"
+  fi
   if [ -n "$llama_bench" ]; then
     if [ -x "$llama_bench" ]; then
       echo "== llama.cpp ($llama_bench), $t thread(s): M2-shaped, pp512 / tg$n at depths $llama_depths" >&2
