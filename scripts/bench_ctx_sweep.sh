@@ -75,9 +75,13 @@ for t in $threads; do
   fi
 done
 
-python3 - "$out" "$threads" <<'PY'
-import json, os, sys
-out, threads = sys.argv[1], sys.argv[2].split()
+python3 - "$out" <<'PY'
+import glob, json, os, re, sys
+out = sys.argv[1]
+# Every thread count run into this folder so far (a --no-minimax or --threads rerun keeps the others).
+threads = sorted({re.search(r"_t(\d+)\.json$", p).group(1) for p in
+                  glob.glob(os.path.join(out, "minimax_*_t*.json")) + glob.glob(os.path.join(out, "llama_m2_t*.json"))},
+                 key=int)
 def load(p):
     try:
         with open(p) as f: return json.load(f)
