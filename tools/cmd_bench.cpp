@@ -2,6 +2,7 @@
 //
 //   minimax bench --membw [--threads N]            measured streaming-read bandwidth only
 //   minimax bench --model PATH [-p 512] [-n 128] [--depth D] [--threads N] [--reps R] [--json] [--exact]
+//   minimax bench --model PATH --ctx-sweep L1,L2,... [-n 32] [--chunk 512]   (tools/cmd_bench_ctx.cpp)
 //
 // Decode is memory-bandwidth bound: every token reads the active weights once plus the sequence
 // memory (lightning states, KV rows). achieved GB/s = those bytes / seconds per token, and the ratio
@@ -16,6 +17,7 @@
 
 #include <sys/mman.h>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "minimax/runtime.h"
@@ -111,16 +113,6 @@ uint64_t logits_hash(const std::vector<float>& v) {
   return h;
 }
 
-std::vector<int32_t> bench_ids(int64_t n, int64_t vocab) {
-  std::vector<int32_t> ids(size_t(std::max<int64_t>(n, 1)));
-  uint64_t z = 12345;
-  for (auto& id : ids) {
-    z = z * 6364136223846793005ull + 1442695040888963407ull;
-    id = int32_t((z >> 33) % uint64_t(vocab));
-  }
-  return ids;
-}
-
 struct DecodeResult {
   double tok_s = 0, gbps = 0, cpu_util = 0;
 };
@@ -148,6 +140,8 @@ DecodeResult run_decode(ExecContext& ec, Model& model, int64_t ctx, int64_t n, s
 }
 
 int run_bench(int argc, char** argv) {
+  for (int i = 0; i < argc; ++i)
+    if (std::string_view(argv[i]).substr(0, 11) == "--ctx-sweep") return run_bench_ctx_sweep(argc, argv);
   Args args(argc, argv, {"json", "membw", "no-mmap", "exact"});
   args.check_known({"model", "p", "n", "depth", "threads", "reps", "json", "membw", "no-mmap", "exact"});
   if (args.has("no-mmap")) set_load_mode(LoadMode::Load);
@@ -255,9 +249,24 @@ int run_bench(int argc, char** argv) {
   return 0;
 }
 
+}  // namespace
+
+std::vector<int32_t> bench_ids(int64_t n, int64_t vocab) {
+  std::vector<int32_t> ids(size_t(std::max<int64_t>(n, 1)));
+  uint64_t z = 12345;
+  for (auto& id : ids) {
+    z = z * 6364136223846793005ull + 1442695040888963407ull;
+    id = int32_t((z >> 33) % uint64_t(vocab));
+  }
+  return ids;
+}
+
+namespace {
+
 const Register reg_bench{"bench",
                          "throughput vs roofline: --model PATH [-p 512] [-n 128] [--depth D] [--threads N] "
-                         "[--reps R] [--json] [--exact] | --membw",
+                         "[--reps R] [--json] [--exact] | --membw | --model PATH --ctx-sweep L1,L2,... [-n 32] "
+                         "[--chunk 512] [--threads N] [--json]",
                          run_bench};
 
 }  // namespace

@@ -60,4 +60,9 @@ int threads_from(const Args& args);
 // refuses another --kv-type).
 KvType kv_type_from(const Args& args);
 
+// The prompt ids of the benchmarks: n pseudo-random ids below vocab, the same on every run.
+std::vector<int32_t> bench_ids(int64_t n, int64_t vocab);
+// `minimax bench --ctx-sweep L1,L2,...` (tools/cmd_bench_ctx.cpp): prefill / decode / memory per context length.
+int run_bench_ctx_sweep(int argc, char** argv);
+
 }  // namespace mm::cli
