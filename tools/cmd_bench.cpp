@@ -118,14 +118,11 @@ struct DecodeResult {
 };
 
 // Decodes n tokens one at a time after `ctx` prompt tokens (prompt not timed).
-DecodeResult run_decode(ExecContext& ec, Model& model, int64_t ctx, int64_t n, std::vector<float>& logits) {
+DecodeResult run_decode(ExecContext& ec, Model& model, KvType kv, int64_t ctx, int64_t n, std::vector<float>& logits) {
   const auto& cfg = model.config();
-  auto seq = model.new_sequence(ctx + n + 1);
+  auto seq = model.new_sequence(ctx + n + 1, model.new_kv_pool(kv));
   auto ids = bench_ids(ctx + n + 1, cfg.vocab_size);
-  if (ctx > 0) {
-    BatchItem it{seq.get(), ids.data(), ctx, logits.data(), false};
-    model.forward({&it, 1}, ec);
-  }
+  if (ctx > 0) prefill(ec, model, *seq, {ids.data(), size_t(ctx)}, kDefaultPrefillChunk, logits.data());
   double bytes = 0;
   const double c0 = process_cpu_seconds();
   auto t0 = Clock::now();
@@ -143,7 +140,10 @@ int run_bench(int argc, char** argv) {
   for (int i = 0; i < argc; ++i)
     if (std::string_view(argv[i]).substr(0, 11) == "--ctx-sweep") return run_bench_ctx_sweep(argc, argv);
   Args args(argc, argv, {"json", "membw", "no-mmap", "exact"});
-  args.check_known({"model", "p", "n", "depth", "threads", "reps", "json", "membw", "no-mmap", "exact"});
+  args.check_known({"model", "p", "n", "depth", "threads", "reps", "json", "membw", "no-mmap", "exact", "kv-type", "chunk"});
+  const KvType kv = kv_type_from(args);
+  const int64_t chunk = args.i64("chunk", kDefaultPrefillChunk);
+  if (chunk < 1) throw Error("--chunk (prefill tokens per forward) must be >= 1");
   if (args.has("no-mmap")) set_load_mode(LoadMode::Load);
   ExecContext ec(threads_from(args), math_mode_from(args));
   const int n_threads = ec.n_threads();
@@ -164,27 +164,26 @@ int run_bench(int argc, char** argv) {
   std::vector<float> logits(size_t(cfg.vocab_size));
 
   // Warm-up: pages the weights in and lets the pool spin up.
-  run_decode(ec, *model, 0, 2, logits);
+  run_decode(ec, *model, kv, 0, 2, logits);
 
   std::vector<double> pp, tg, tg_gbps, tgd, tgd_gbps, pp_util, tg_util;
   uint64_t hash = 0;
   for (int64_t r = 0; r < reps; ++r) {
-    auto seq = model->new_sequence(n_prefill + 1);
+    auto seq = model->new_sequence(n_prefill + 1, model->new_kv_pool(kv));
     auto ids = bench_ids(n_prefill, cfg.vocab_size);
-    BatchItem it{seq.get(), ids.data(), n_prefill, logits.data(), false};
     const double c0 = process_cpu_seconds();
     auto t0 = Clock::now();
-    model->forward({&it, 1}, ec);
+    prefill(ec, *model, *seq, ids, chunk, logits.data());  // chunks of --chunk tokens (bounded memory)
     const double dt = seconds_since(t0);
     pp.push_back(double(n_prefill) / dt);
     pp_util.push_back((process_cpu_seconds() - c0) / (dt * n_threads));
     hash = logits_hash(logits);
-    DecodeResult d = run_decode(ec, *model, 0, n_decode, logits);
+    DecodeResult d = run_decode(ec, *model, kv, 0, n_decode, logits);
     tg.push_back(d.tok_s);
     tg_gbps.push_back(d.gbps);
     tg_util.push_back(d.cpu_util);
     if (depth > 0) {
-      DecodeResult dd = run_decode(ec, *model, depth, n_decode, logits);
+      DecodeResult dd = run_decode(ec, *model, kv, depth, n_decode, logits);
       tgd.push_back(dd.tok_s);
       tgd_gbps.push_back(dd.gbps);
     }
@@ -196,6 +195,8 @@ int run_bench(int argc, char** argv) {
   j["threads"] = n_threads;
   j["isa"] = simd::target_name();
   j["quant_math"] = ec.math().exact() ? "exact" : "int8";
+  j["kv_type"] = kv_type_name(kv);
+  j["chunk"] = chunk;
   j["p"] = n_prefill;
   j["n"] = n_decode;
   j["reps"] = reps;
@@ -264,7 +265,7 @@ std::vector<int32_t> bench_ids(int64_t n, int64_t vocab) {
 namespace {
 
 const Register reg_bench{"bench",
-                         "throughput vs roofline: --model PATH [-p 512] [-n 128] [--depth D] [--threads N] "
+                         "throughput vs roofline: --model PATH [-p 512] [-n 128] [--depth D] [--threads N] [--kv-type T] [--chunk C] "
                          "[--reps R] [--json] [--exact] | --membw | --model PATH --ctx-sweep L1,L2,... [-n 32] "
                          "[--chunk 512] [--threads N] [--json]",
                          run_bench};
