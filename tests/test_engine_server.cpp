@@ -316,3 +316,32 @@ TEST_F(ServerFixture, ApiKeySchemeIsCaseInsensitive) {
   keyed.stop();
   t.join();
 }
+
+// /v1/state/save and /restore: off (404) without --state-dir; with it, file names are checked (no path
+// can leave the folder) and engine errors come back as 400s with their message.
+TEST_F(ServerFixture, StateEndpointsAreOffWithoutStateDir) {
+  auto r = post("/v1/state/save", {{"filename", "a"}, {"tokens", {1, 2}}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404) << r->body;
+  EXPECT_NE(r->body.find("--state-dir"), std::string::npos) << r->body;
+}
+
+class StateDirServer : public ServerFixture {
+  void configure(server::ServerOptions& o) override { o.state_dir = ::testing::TempDir(); }
+};
+
+TEST_F(StateDirServer, FileNamesAreCheckedAndEngineErrorsAre400) {
+  for (const char* bad : {"../x", "", ".hidden", "a/b", "a b"}) {
+    auto r = post("/v1/state/restore", {{"filename", bad}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad << ": " << r->body;
+    EXPECT_NE(r->body.find("'filename'"), std::string::npos) << r->body;
+  }
+  auto r = post("/v1/state/save", {{"filename", "ok.state"}, {"tokens", {1, 2, 3}}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;  // this engine runs without a prefix cache
+  EXPECT_NE(r->body.find("--cache-ram"), std::string::npos) << r->body;
+  r = post("/v1/state/save", {{"filename", "ok.state"}, {"tokens", "nope"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+}

@@ -120,6 +120,28 @@ TEST_P(PrefixCacheTest, TinyCacheEvictsAndStaysCorrect) {
   }
 }
 
+// Prefill once, ask many times: one engine saves the cached state of a prompt to a file, a fresh engine
+// restores it into its cache and answers a longer prompt from it, as an engine without cache does.
+TEST_P(PrefixCacheTest, SavedStateServesAnotherEngine) {
+  const Case c = GetParam();
+  const std::string file = testing::TempDir() + "/prefix_" + c.name + ".state";
+  const auto p1 = ids(50, 21), p2 = cat(p1, ids(15, 22));
+  {
+    Engine a(load_model(testdata(c.model)), nullptr, config(c.exact, 64));
+    EXPECT_EQ(a.save_prefix(p1, file), 0);  // nothing cached yet: no file
+    ask(a, p1);
+    EXPECT_EQ(a.save_prefix(p1, file), 50);
+  }
+  Engine b(load_model(testdata(c.model)), nullptr, config(c.exact, 64));
+  EXPECT_EQ(b.restore_prefix(file), 50);
+  Engine plain(load_model(testdata(c.model)), nullptr, config(c.exact, 0));
+  const GenEvent got = ask(b, p2);
+  EXPECT_EQ(got.n_cached, 50);
+  expect_same(got, ask(plain, p2), c.exact);
+  EXPECT_THROW(plain.save_prefix(p1, file), Error);  // cache off
+  EXPECT_THROW(b.restore_prefix(file + ".missing"), Error);
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, PrefixCacheTest,
                          ::testing::Values(Case{"text01_exact", "minimax_text01_tiny/model_f32", true},
                                            Case{"text01_fast", "minimax_text01_tiny/model_f32", false},

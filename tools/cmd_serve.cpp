@@ -22,7 +22,7 @@ int run_serve(int argc, char** argv) {
   Args args(argc, argv, {"no-mmap", "exact"});
   args.check_known({"model", "host", "port", "parallel", "ctx-size", "api-key", "api-key-file", "threads", "tokenizer", "alias",
                                         "queue", "prefill-chunk", "no-mmap", "exact", "max-connections", "max-body", "header-timeout",
-                    "body-timeout", "idle-timeout", "drain-timeout", "kv-type", "kv-ram", "cache-ram"});
+                    "body-timeout", "idle-timeout", "drain-timeout", "kv-type", "kv-ram", "cache-ram", "state-dir"});
   if (args.has("no-mmap")) set_load_mode(LoadMode::Load);
   const std::string model_path = args.required("model");
   server::ServerOptions opts;
@@ -71,6 +71,9 @@ int run_serve(int argc, char** argv) {
   ec.kv_type = kv_type_from(args);
   ec.kv_ram_mib = args.i64("kv-ram", 0);        // 0: --parallel full contexts
   ec.cache_ram_mib = args.i64("cache-ram", 1024);  // prefix cache; 0 turns it off
+  opts.state_dir = args.str("state-dir", "");
+  if (!opts.state_dir.empty() && !std::filesystem::is_directory(opts.state_dir))
+    throw Error("--state-dir " + opts.state_dir + " is not a directory");
 
   // SIGINT / SIGTERM are taken by a waiting thread (blocked everywhere else), which drains the server:
   // no new connections, in-flight requests finish within --drain-timeout, the rest end with an error event.

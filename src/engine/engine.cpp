@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <future>
 
 #include "engine/generation.h"
 #include "model/model.h"
+#include "model/state_file.h"
 #include "tokenizer/tokenizer.h"
 
 namespace mm {
@@ -259,15 +261,61 @@ void Engine::finish(Slot& s, FinishReason r, GenEvent ev) {
 
 void Engine::loop() {
   for (;;) {
+    std::deque<std::function<void()>> tasks;
     {
       std::unique_lock lk(mu_);
       cv_.wait(lk, [&] {
-        return stop_ || !queue_.empty() || std::any_of(slots_.begin(), slots_.end(), [](auto& s) { return s->busy; });
+        return stop_ || !queue_.empty() || !tasks_.empty() ||
+               std::any_of(slots_.begin(), slots_.end(), [](auto& s) { return s->busy; });
       });
       if (stop_) return;
+      tasks.swap(tasks_);
     }
+    for (auto& t : tasks) t();
     step();
   }
+}
+
+void Engine::run_on_scheduler(std::function<void()> fn) {
+  auto done = std::make_shared<std::promise<void>>();
+  auto fut = done->get_future();
+  {
+    std::lock_guard lk(mu_);
+    if (stop_) throw Error("the server is shutting down");
+    tasks_.push_back([fn = std::move(fn), done] {
+      try {
+        fn();
+        done->set_value();
+      } catch (...) {
+        done->set_exception(std::current_exception());
+      }
+    });
+  }
+  cv_.notify_all();
+  fut.get();
+}
+
+int64_t Engine::save_prefix(const std::vector<int32_t>& tokens, const std::string& path) {
+  int64_t n = 0;
+  run_on_scheduler([&] {
+    if (!cache_.enabled()) throw Error("the prefix cache is off (--cache-ram 0): there is no state to save");
+    auto seq = cache_.lookup(tokens, int64_t(tokens.size()));
+    if (!seq) return;
+    n = seq->n_past;
+    save_sequence_state(path, *model_, *seq, {tokens.data(), size_t(n)});
+  });
+  return n;
+}
+
+int64_t Engine::restore_prefix(const std::string& path) {
+  int64_t n = 0;
+  run_on_scheduler([&] {
+    if (!cache_.enabled()) throw Error("the prefix cache is off (--cache-ram 0): a restored state would not be kept");
+    LoadedSequence l = load_sequence_state(path, *model_, pool_, cfg_.n_ctx);
+    cache_.insert(l.tokens, *l.seq);
+    n = l.seq->n_past;
+  });
+  return n;
 }
 
 void Engine::on_token(Slot& s) {

@@ -103,6 +103,12 @@ class Engine {
   // Validates and queues. Throws mm::Error (bad request) or QueueFullError.
   std::shared_ptr<RequestHandle> submit(GenRequest req);
   EngineMetrics metrics() const;
+  // State files through the prefix cache (run on the scheduler thread, which owns it; these wait):
+  // save_prefix writes the cached state of the longest cached prefix of `tokens` to `path` and returns
+  // its length (0: nothing cached, no file written); restore_prefix loads a state file into the cache,
+  // so that requests starting with its tokens resume from it, and returns their count. Throw mm::Error.
+  int64_t save_prefix(const std::vector<int32_t>& tokens, const std::string& path);
+  int64_t restore_prefix(const std::string& path);
   int64_t n_ctx() const { return cfg_.n_ctx; }
   const EngineConfig& config() const { return cfg_; }
   int n_threads() const { return ctx_.n_threads(); }
@@ -125,6 +131,7 @@ class Engine {
   void on_token(Slot& s);
   int64_t pages_for_request(const GenRequest& r) const;  // KV pages a request may need at most
   void snapshot(Slot& s, bool with_output);             // into the prefix cache
+  void run_on_scheduler(std::function<void()> fn);       // waits; rethrows what fn threw
 
   std::shared_ptr<KvPool> pool_;  // every slot's and cache entry's KV pages
   PrefixCache cache_{0};
@@ -140,6 +147,7 @@ class Engine {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;
+  std::deque<std::function<void()>> tasks_;  // run by the scheduler between steps (run_on_scheduler)
   bool stop_ = false;
   uint64_t next_id_ = 1;
   EngineMetrics metrics_;  // guarded by mu_

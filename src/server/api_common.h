@@ -32,6 +32,7 @@ struct ServerOptions {
   std::string api_key;  // empty: no authentication
   std::string model_name;
   HttpLimits http;  // connections, timeouts, body size (http_server.h); max_connections 0: from the engine
+  std::string state_dir;  // where /v1/state/save and /restore keep files; empty: those endpoints are off
 };
 
 struct ServerContext {

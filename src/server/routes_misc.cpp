@@ -107,6 +107,31 @@ void register_misc_routes(httplib::Server& svr, ServerContext& ctx) {
       send_json(res, {{"content", ctx.tok.decode(ids)}});
     });
   });
+  // Sequence state files in --state-dir through the prefix cache: save the cached state of a token
+  // prefix ("prefill once"), restore one into the cache ("ask many times").
+  auto state_path = [&ctx](const json& body) {
+    if (ctx.opts.state_dir.empty()) throw ApiError(404, "not_found_error", "state files are off: start the server with --state-dir DIR");
+    const auto name = get_string(body, "filename");
+    if (!name || name->empty() || name->size() > 128 || (*name)[0] == '.' ||
+        name->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != std::string::npos)
+      bad_request("'filename' must be 1-128 characters of A-Z a-z 0-9 . _ - (not starting with '.')");
+    return ctx.opts.state_dir + "/" + *name;
+  };
+  svr.Post("/v1/state/save", [&ctx, state_path](const httplib::Request& req, httplib::Response& res) {
+    handle(ctx, Api::OpenAI, req, res, [&](const json& body) {
+      const std::string path = state_path(body);
+      const auto ids = token_list(ctx, body, "tokens");
+      const int64_t n = ctx.engine.save_prefix(ids, path);
+      if (n == 0) throw ApiError(404, "not_found_error", "no cached state begins these tokens (send a request with them first)");
+      send_json(res, {{"filename", body["filename"]}, {"n_tokens", n}});
+    });
+  });
+  svr.Post("/v1/state/restore", [&ctx, state_path](const httplib::Request& req, httplib::Response& res) {
+    handle(ctx, Api::OpenAI, req, res, [&](const json& body) {
+      const std::string path = state_path(body);
+      send_json(res, {{"filename", body["filename"]}, {"n_tokens", ctx.engine.restore_prefix(path)}});
+    });
+  });
   svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(kChatPageHtml, "text/html; charset=utf-8");
   });
