@@ -33,17 +33,7 @@ namespace mm::cli {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// CPU seconds used by all threads of the process. On a shared machine wall time includes time the
-// threads spent waiting for a core; cpu / (wall · threads) says how much of the machine we really had.
-double process_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-}
+using Clock = BenchClock;
 
 struct Stats {
   double median = 0, min = 0, max = 0, stddev = 0;
@@ -271,5 +261,15 @@ const Register reg_bench{"bench",
                          run_bench};
 
 }  // namespace
+
+double seconds_since(BenchClock::time_point t0) {
+  return std::chrono::duration<double>(BenchClock::now() - t0).count();
+}
+
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
 
 }  // namespace mm::cli

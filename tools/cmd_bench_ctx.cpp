@@ -30,15 +30,7 @@ namespace mm::cli {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-}
+using Clock = BenchClock;
 
 // A "Vm...:   123 kB" line of /proc/self/status, in bytes; -1 when it cannot be read.
 int64_t proc_status_bytes(const char* key) {
@@ -92,7 +84,7 @@ SweepPoint run_point(ExecContext& ec, Model& model, KvType kv_type, int64_t ctx,
   {
     auto seq = model.new_sequence(ctx + n_decode + 1, model.new_kv_pool(kv_type));
     const auto ids = bench_ids(ctx + n_decode, model.config().vocab_size);
-    double c0 = cpu_seconds();
+    double c0 = process_cpu_seconds();
     auto t0 = Clock::now();
     for (int64_t pos = 0; pos < ctx; pos += chunk) {
       const int64_t n = std::min(chunk, ctx - pos);
@@ -101,15 +93,15 @@ SweepPoint run_point(ExecContext& ec, Model& model, KvType kv_type, int64_t ctx,
       model.forward({&it, 1}, ec);
     }
     p.prefill_seconds = seconds_since(t0);
-    p.prefill_cpu_util = (cpu_seconds() - c0) / (p.prefill_seconds * n_threads);
-    c0 = cpu_seconds();
+    p.prefill_cpu_util = (process_cpu_seconds() - c0) / (p.prefill_seconds * n_threads);
+    c0 = process_cpu_seconds();
     t0 = Clock::now();
     for (int64_t i = 0; i < n_decode; ++i) {
       BatchItem it{seq.get(), ids.data() + ctx + i, 1, logits.data(), false};
       model.forward({&it, 1}, ec);
     }
     p.decode_seconds = seconds_since(t0);
-    p.decode_cpu_util = (cpu_seconds() - c0) / (p.decode_seconds * n_threads);
+    p.decode_cpu_util = (process_cpu_seconds() - c0) / (p.decode_seconds * n_threads);
     p.kv_bytes = seq->kv_bytes();
     p.state_bytes = seq->state_bytes();
     p.peak_rss = vmhwm ? proc_status_bytes("VmHWM") : rusage_peak_bytes();

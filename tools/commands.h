@@ -1,6 +1,7 @@
 // Subcommand registry and a small option parser shared by the tools/cmd_*.cpp files.
 // A subcommand registers itself with a file-scope `static const mm::cli::Register reg{...};`.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -59,6 +60,12 @@ int threads_from(const Args& args);
 // `--kv-type f32|f16|bf16|q8_0` for softmax-layer KV (default kDefaultKvType); --exact keeps f32 (and
 // refuses another --kv-type).
 KvType kv_type_from(const Args& args);
+
+// Benchmark clocks: wall seconds since t0, and CPU seconds used by all threads of the process (on a
+// shared machine cpu / (wall · threads) says how much of the machine a run really had).
+using BenchClock = std::chrono::steady_clock;
+double seconds_since(BenchClock::time_point t0);
+double process_cpu_seconds();
 
 // The prompt ids of the benchmarks: n pseudo-random ids below vocab, the same on every run.
 std::vector<int32_t> bench_ids(int64_t n, int64_t vocab);

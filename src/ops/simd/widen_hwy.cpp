@@ -36,37 +36,30 @@ HWY_INLINE hn::Vec<DF> f16_bits_to_f32(hn::Vec<DU32> h) {
   return hn::BitCast(df, u);
 }
 
-void widen_f16_impl(const uint8_t* src, int64_t n, float* dst) {
+// n 16-bit values to f32: `vec` widens a vector of them (as u32 lanes), `one` a single value (the tail).
+template <class Vec, class One>
+HWY_INLINE void widen16(const uint8_t* src, int64_t n, float* dst, Vec vec, One one) {
   const DF df;
   const DU32 du;
   const DU16 dh;
   const int64_t N = int64_t(hn::Lanes(df));
   int64_t i = 0;
   for (; i + N <= n; i += N)
-    hn::StoreU(f16_bits_to_f32(hn::PromoteTo(du, hn::LoadU(dh, reinterpret_cast<const uint16_t*>(src + 2 * i)))), df,
-               dst + i);
+    hn::StoreU(vec(hn::PromoteTo(du, hn::LoadU(dh, reinterpret_cast<const uint16_t*>(src + 2 * i)))), df, dst + i);
   for (; i < n; ++i) {
     uint16_t h;
     std::memcpy(&h, src + 2 * i, 2);
-    dst[i] = f16_to_f32(h);
+    dst[i] = one(h);
   }
 }
 
+void widen_f16_impl(const uint8_t* src, int64_t n, float* dst) {
+  widen16(src, n, dst, [](hn::Vec<DU32> h) { return f16_bits_to_f32(h); }, [](uint16_t h) { return f16_to_f32(h); });
+}
+
 void widen_bf16_impl(const uint8_t* src, int64_t n, float* dst) {
-  const DF df;
-  const DU32 du;
-  const DU16 dh;
-  const int64_t N = int64_t(hn::Lanes(df));
-  int64_t i = 0;
-  for (; i + N <= n; i += N) {
-    const auto h = hn::PromoteTo(du, hn::LoadU(dh, reinterpret_cast<const uint16_t*>(src + 2 * i)));
-    hn::StoreU(hn::BitCast(df, hn::ShiftLeft<16>(h)), df, dst + i);
-  }
-  for (; i < n; ++i) {
-    uint16_t h;
-    std::memcpy(&h, src + 2 * i, 2);
-    dst[i] = bf16_to_f32(h);
-  }
+  widen16(src, n, dst, [](hn::Vec<DU32> h) { return hn::BitCast(DF(), hn::ShiftLeft<16>(h)); },
+          [](uint16_t h) { return bf16_to_f32(h); });
 }
 
 // Q8_0 blocks: x = d · q with d the block's f16 scale (one f32 multiply, as Q8_0::dequantize).
