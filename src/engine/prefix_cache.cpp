@@ -13,11 +13,13 @@ void PrefixCache::insert(std::span<const int32_t> tokens, const SequenceState& s
       e.last_used = ++clock_;
       return;
     }
+  // (sized before forking: a fork copies every lightning state, wasted on a snapshot over the budget)
+  const size_t bytes = seq.n_bytes() + held.size() * sizeof(int32_t);
+  if (bytes > max_bytes_) return;
   Entry e;
   e.tokens.assign(held.begin(), held.end());
   e.seq = seq.fork();
-  e.bytes = e.seq->n_bytes() + e.tokens.size() * sizeof(int32_t);
-  if (e.bytes > max_bytes_) return;
+  e.bytes = bytes;
   e.last_used = ++clock_;
   n_bytes_ += e.bytes;
   entries_.push_back(std::move(e));
