@@ -14,7 +14,11 @@ void PrefixCache::insert(std::span<const int32_t> tokens, const SequenceState& s
       return;
     }
   // (sized before forking: a fork copies every lightning state, wasted on a snapshot over the budget)
-  const size_t bytes = seq.n_bytes() + held.size() * sizeof(int32_t);
+  size_t bytes = seq.state_bytes() + held.size() * sizeof(int32_t);
+  for (const auto& l : seq.layers)  // the pages a fork shares: those of positions [0, n_past)
+    if (auto* kv = std::get_if<KvCache>(&l))
+      bytes += size_t(std::min<int64_t>(kv->n_pages(), (seq.n_past + KvPool::kPageTokens - 1) / KvPool::kPageTokens)) *
+               kv->pool().page_bytes();
   if (bytes > max_bytes_) return;
   Entry e;
   e.tokens.assign(held.begin(), held.end());
