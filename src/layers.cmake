@@ -47,8 +47,10 @@ mm_layer(text     DIRS src/tokenizer src/chat      USES core)
 mm_layer(engine   DIRS src/engine src/sampling     USES core model text)
 mm_layer(server   DIRS src/server                  USES core engine text)
 mm_layer(convert  DIRS src/convert                 USES core kernels io model)
+# The trainer: owned parameters, the model's backward pass, optimizer, data, checkpoints, export.
+mm_layer(train    DIRS src/train                   USES core kernels io model convert text)
 # The public API: its headers (include/minimax/, included as "minimax/...") and their facade functions.
-mm_layer(api      DIRS src/api include/minimax     USES core kernels io model text engine server convert)
+mm_layer(api      DIRS src/api include/minimax     USES core kernels io model text engine server convert train)
 # The CLI uses the public API only (and core: errors, the execution context).
 mm_layer(tools    DIRS tools                       USES core api)
 
