@@ -21,62 +21,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// "a", "a or b", "a, b or c" (`sep` between all of them instead when given).
-std::string join(const std::vector<std::string>& v, const std::string& last, const std::string& sep = ", ") {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i == 0 ? "" : i + 1 == v.size() ? last : sep) + v[i];
-  return out;
-}
-
-// The --like values (ArchSpec::init.like) of the architectures that have one; fp8_only: those whose
-// release is fp8.
-std::vector<std::string> like_names(bool fp8_only = false) {
-  std::vector<std::string> out;
-  for (const auto& s : arch_specs())
-    if (s.init.config && (!fp8_only || s.init.fp8)) out.push_back(s.init.like);
-  return out;
-}
-
-// The keys every architecture shares (the shape flags, defaults from the record where they differ),
-// the architecture's own (ArchSpec::init.config), then torch_dtype.
-nlohmann::ordered_json make_config(const Args& a, const ArchSpec& arch, bool fp8) {
-  const ArchInit& d = arch.init;
-  const int64_t layers = a.i64("layers", d.layers);
-  const int64_t heads = a.i64("heads", d.heads);
-  const int64_t head_dim = a.i64("head-dim", 64);
-  nlohmann::ordered_json c;
-  c["architectures"] = {arch.hf_classes.front()};
-  c["model_type"] = arch.model_types.front();
-  c["hidden_size"] = a.i64("hidden", 256);
-  c["intermediate_size"] = a.i64("inter", d.intermediate);
-  c["num_hidden_layers"] = layers;
-  c["num_attention_heads"] = heads;
-  c["num_key_value_heads"] = a.i64("kv-heads", 2);
-  c["head_dim"] = head_dim;
-  c["rotary_dim"] = a.i64("rotary-dim", head_dim / 2);
-  c["num_local_experts"] = a.i64("experts", d.experts);
-  c["num_experts_per_tok"] = a.i64("top-k", 2);
-  c["vocab_size"] = a.i64("vocab", 512);
-  c["max_position_embeddings"] = a.i64("max-pos", d.max_position);
-  c["hidden_act"] = "silu";
-  c["tie_word_embeddings"] = false;
-  c["shared_intermediate_size"] = 0;
-  d.config({.i64 = [&](const std::string& flag, int64_t dflt) { return a.i64(flag, dflt); }, .fp8 = fp8}, c);
-  c["torch_dtype"] = a.str("dtype", "bf16") == "f32" ? "float32" : "bfloat16";  // fp8: bf16 + quantization_config
-  return c;
-}
-
 int run_init(int argc, char** argv) {
-  Args args(argc, argv);
+  Args args(argc, argv, {"tie-embeddings"});
   args.check_known({"like", "out", "seed", "hidden", "layers", "heads", "kv-heads", "head-dim", "rotary-dim",
-                    "experts", "top-k", "inter", "vocab", "max-pos", "softmax-every", "block-size", "dtype",
+                    "experts", "top-k", "inter", "vocab", "max-pos", "softmax-every", "block-size", "tie-embeddings", "dtype",
                     "threads"});
   ThreadPool pool(threads_from(args) < 1 ? default_thread_count() : threads_from(args));
-  const std::string like = args.str("like", like_names().front());
-  const ArchSpec* arch = nullptr;
-  for (const auto& s : arch_specs())
-    if (s.init.config && like == s.init.like) arch = &s;
-  if (!arch) throw Error("--like must be " + join(like_names(), " or "));
+  const ArchSpec* arch = &arch_from_like(args);
   const std::string dts = args.str("dtype", "bf16");
   DType dt;
   const bool fp8 = dts == "fp8";  // a release's fp8 layout: fp8 projections + f32 128x128 block scales
@@ -90,7 +41,7 @@ int run_init(int argc, char** argv) {
   const fs::path out = args.required("out");
   const uint64_t seed = uint64_t(args.i64("seed", 0));
 
-  auto cfg_json = make_config(args, *arch, fp8);
+  auto cfg_json = init_config_from(args, *arch, fp8);
   ModelConfig cfg = parse_model_config(cfg_json);  // validates the requested shape
   std::vector<TensorToWrite> tensors = random_model_tensors(pool, cfg, dt, fp8, seed);
   fs::create_directories(out);

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -69,6 +71,17 @@ double process_cpu_seconds();
 
 // The prompt ids of the benchmarks: n pseudo-random ids below vocab, the same on every run.
 std::vector<int32_t> bench_ids(int64_t n, int64_t vocab);
+// Shape flags -> config.json (tools/model_shape.cpp), shared by `init` and `train`: --like NAME
+// (ArchSpec::init.like), --hidden, --layers, --heads, --kv-heads, --head-dim, --rotary-dim, --experts,
+// --top-k, --inter, --vocab, --max-pos, --tie-embeddings and the architecture's own flags.
+std::string join(const std::vector<std::string>& v, const std::string& last, const std::string& sep = ", ");
+std::vector<std::string> like_names(bool fp8_only = false);
+const ArchSpec& arch_from_like(const Args& a);
+nlohmann::ordered_json init_config_from(const Args& a, const ArchSpec& arch, bool fp8);
+inline const std::vector<std::string> kShapeFlags = {"like", "hidden", "layers", "heads", "kv-heads", "head-dim",
+                                                     "rotary-dim", "experts", "top-k", "inter", "vocab", "max-pos",
+                                                     "softmax-every", "block-size", "tie-embeddings"};
+
 // `minimax bench --ctx-sweep L1,L2,...` (tools/cmd_bench_ctx.cpp): prefill / decode / memory per context length.
 int run_bench_ctx_sweep(int argc, char** argv);
 

@@ -8,3 +8,4 @@
 #include "minimax/model.h"
 #include "minimax/runtime.h"
 #include "minimax/text.h"
+#include "minimax/train.h"
