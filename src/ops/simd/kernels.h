@@ -35,6 +35,10 @@ void gemm_nt_invariant(const float* x, int64_t ldx, int64_t n_rows, const GemmB&
 bool gemm_scale_supported(const GemmB& b);
 
 float dot(const float* a, const float* b, int64_t n);
+// The f32 FMA peak probe (bench-train's MFU denominator): `iters` rounds of 12 independent vector
+// FMA chains in registers on the widest target; *flops receives the floating-point operations done.
+// Returns a value that depends on every chain (so the work cannot be optimised away).
+float fma_peak_probe(int64_t iters, float seed, double* flops);
 // y += a * x
 void axpy(float a, const float* x, float* y, int64_t n);
 // y *= a

@@ -390,6 +390,19 @@ void gemm_nt_impl(const float* x, int64_t ldx, int64_t n_rows, const GemmB& b, i
 
 int64_t lanes_impl() { return int64_t(hn::Lanes(DF())); }
 
+// 12 independent FMA chains (enough to cover latency x ports on current x86 cores), registers only.
+float fma_peak_impl(int64_t iters, float seed) {
+  const DF d;
+  VF a[12];
+  for (int i = 0; i < 12; ++i) a[i] = hn::Set(d, seed + float(i));
+  const VF m = hn::Set(d, 0.999999f), c = hn::Set(d, 1e-7f);
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 12; ++i) a[i] = hn::MulAdd(a[i], m, c);
+  VF s = a[0];
+  for (int i = 1; i < 12; ++i) s = hn::Add(s, a[i]);
+  return hn::GetLane(hn::SumOfLanes(d, s));
+}
+
 float dot_impl(const float* a, const float* b, int64_t n) {
   const DF d;
   const int64_t N = int64_t(hn::Lanes(d));
@@ -524,6 +537,7 @@ namespace mm::simd {
 HWY_EXPORT(gemm_nt_impl);
 HWY_EXPORT(gemm_nt_invariant_impl);
 HWY_EXPORT(lanes_impl);
+HWY_EXPORT(fma_peak_impl);
 HWY_EXPORT(dot_impl);
 HWY_EXPORT(axpy_impl);
 HWY_EXPORT(scale_impl);
@@ -554,6 +568,10 @@ bool gemm_scale_supported(const GemmB& b) {
 }
 
 float dot(const float* a, const float* b, int64_t n) { return HWY_DYNAMIC_DISPATCH(dot_impl)(a, b, n); }
+float fma_peak_probe(int64_t iters, float seed, double* flops) {
+  *flops = double(iters) * 12.0 * 2.0 * double(HWY_DYNAMIC_DISPATCH(lanes_impl)());
+  return HWY_DYNAMIC_DISPATCH(fma_peak_impl)(iters, seed);
+}
 void axpy(float a, const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(axpy_impl)(a, x, y, n); }
 void scale(float a, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(scale_impl)(a, y, n); }
 void weighted_row_sum(const float* p, int64_t ldp, int64_t n_groups, const float* v, int64_t ldv, int64_t n_keys,
